@@ -1,0 +1,308 @@
+"""Core-banking use cases: accounts, balances, history, beneficiaries, transfers, purchase payments."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from centli.domain import events as ev
+from centli.domain.cursor import CursorCodec
+from centli.domain.errors import (
+    AccountNotFound,
+    BeneficiaryNotFound,
+    CurrencyMismatch,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidInput,
+    LimitExceeded,
+    TransferNotFound,
+)
+from centli.domain.events import DomainEvent, EventAlreadyProcessed
+from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord, fingerprint, new_record, validate_key
+from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer
+from centli.domain.money import DEFAULT_CURRENCY, Money, parse_amount, parse_currency
+from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, optional_text, page_size, require_id
+from centli.ports.clock import Clock, IdGenerator
+from centli.ports.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger("centli.banking")
+
+PAYMENT_CONSUMER = "core-banking.payment"
+CREATE_TRANSFER = "createTransfer"
+ORDER_PAYMENT = "orderPayment"
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTransfer:
+    """A transfer as the agent asked for it: raw values, validated by the service."""
+
+    user_id: str
+    from_account_id: object
+    amount: object
+    idempotency_key: object
+    to_account_id: object = None
+    beneficiary_id: object = None
+    currency: object = None
+    concept: object = None
+    correlation_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    entries: list[LedgerEntry]
+    next_cursor: str | None
+
+
+def order_payment_key(order_id: str) -> str:
+    """The idempotency key that fences an order's payment: paid, declined or voided, once."""
+    return f"order-payment:{order_id}"
+
+
+def replay(existing: IdempotencyRecord, operation: str, fingerprint_: str) -> dict[str, Any]:
+    """The original result for a repeated request, or IDEMPOTENCY_CONFLICT for a different one."""
+    if not existing.same_request(operation, fingerprint_):
+        raise IdempotencyConflict(field="idempotency_key")
+    return existing.result
+
+
+class BankingService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        policy: BankPolicy,
+        cursors: CursorCodec,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._policy = policy
+        self._cursors = cursors
+        self._new_event = ev.EventFactory(ids, clock)
+
+    # reads ------------------------------------------------------------------
+    def list_accounts(self, user_id: str) -> list[Account]:
+        with self._uow() as uow:
+            return uow.accounts.list_for_user(user_id)
+
+    def get_balance(self, user_id: str, account_id: object) -> Account:
+        account_id = require_id(account_id, "account_id")
+        with self._uow() as uow:
+            account = uow.accounts.get(user_id, account_id)
+        if account is None:
+            raise AccountNotFound(field="account_id")
+        return account
+
+    def list_transactions(
+        self, user_id: str, account_id: object, limit: object = None, cursor: object = None
+    ) -> HistoryPage:
+        account_id = require_id(account_id, "account_id")
+        size = page_size(limit)
+        scope = f"tx:{account_id}"
+        position = None if cursor in (None, "") else self._cursors.decode(str(cursor), user_id, scope)
+        with self._uow() as uow:
+            page = uow.ledger.history(user_id, account_id, size, position)
+        next_cursor = None if page.next_position is None else self._cursors.encode(user_id, scope, page.next_position)
+        return HistoryPage(page.items, next_cursor)
+
+    def list_beneficiaries(self, user_id: str) -> list[Beneficiary]:
+        with self._uow() as uow:
+            return uow.beneficiaries.list_for_user(user_id)
+
+    def get_transfer(self, user_id: str, transfer_id: object) -> Transfer:
+        transfer_id = require_id(transfer_id, "transfer_id")
+        with self._uow() as uow:
+            transfer = uow.ledger.get_transfer(user_id, transfer_id)
+        if transfer is None:
+            raise TransferNotFound(field="transfer_id")
+        return transfer
+
+    # writes -----------------------------------------------------------------
+    def create_transfer(self, cmd: CreateTransfer) -> Transfer:
+        """Move money to one of the customer's accounts or a saved beneficiary, exactly once per key."""
+        from_account = require_id(cmd.from_account_id, "from_account_id")
+        currency = parse_currency(cmd.currency or DEFAULT_CURRENCY, self._policy.currencies)
+        amount = parse_amount(cmd.amount, currency)
+        limits = self._policy.limits_for(currency)
+        if amount > limits.per_transfer:
+            raise LimitExceeded(f"A single transfer can be at most {limits.per_transfer}.", field="amount")
+        concept = optional_text(cmd.concept, "concept", MAX_CONCEPT_LENGTH)
+        key = validate_key(cmd.idempotency_key)
+        has_account = cmd.to_account_id not in (None, "")
+        has_beneficiary = cmd.beneficiary_id not in (None, "")
+        if has_account == has_beneficiary:
+            raise InvalidInput(
+                "Give either one of the customer's own accounts (to_account_id) or a saved beneficiary "
+                "(beneficiary_id), not both.",
+                field="to_account_id" if has_account else "beneficiary_id",
+            )
+        target_id = require_id(
+            cmd.to_account_id if has_account else cmd.beneficiary_id,
+            "to_account_id" if has_account else "beneficiary_id",
+        )
+        params = {
+            "from_account_id": from_account,
+            "to_account_id": target_id if has_account else None,
+            "beneficiary_id": None if has_account else target_id,
+            "amount_minor": amount.minor,
+            "currency": currency,
+            "concept": concept,
+        }
+        fp = fingerprint(CREATE_TRANSFER, params)
+        now = self._clock.now()
+        with self._uow() as uow:
+            beneficiary_id: str | None = None
+            if has_account:
+                target = AccountRef(cmd.user_id, target_id)
+            else:
+                beneficiary = uow.beneficiaries.get(cmd.user_id, target_id)
+                if beneficiary is None:
+                    raise BeneficiaryNotFound(field="beneficiary_id")
+                target = AccountRef(beneficiary.account_user_id, beneficiary.account_id)
+                beneficiary_id = beneficiary.beneficiary_id
+            if target == AccountRef(cmd.user_id, from_account):
+                raise InvalidInput("The source and destination accounts are the same.", field="to_account_id")
+            transfer = Transfer(
+                transfer_id=self._ids.new_id("trf"),
+                user_id=cmd.user_id,
+                from_account_id=from_account,
+                to=target,
+                amount=amount,
+                concept=concept,
+                created_at=now,
+                beneficiary_id=beneficiary_id,
+            )
+            uow.idempotency.claim(new_record(cmd.user_id, key, CREATE_TRANSFER, fp, transfer.to_dict(), now))
+            uow.limits.add(cmd.user_id, self._policy.business_day(now), amount, limits.daily_total)
+            uow.ledger.post(transfer)
+            uow.outbox.add(
+                self._new_event(
+                    ev.TRANSFER_COMPLETED,
+                    cmd.user_id,
+                    cmd.correlation_id or transfer.transfer_id,
+                    None,
+                    {
+                        "transfer_id": transfer.transfer_id,
+                        "from_account_id": from_account,
+                        "to_account_id": target.account_id,
+                        "beneficiary_id": beneficiary_id,
+                        "amount": amount.to_decimal_string(),
+                        "currency": currency,
+                    },
+                )
+            )
+            try:
+                uow.commit()
+            except DuplicateIdempotencyKey as duplicate:
+                return Transfer.from_dict(replay(duplicate.existing, CREATE_TRANSFER, fp))
+        log.info("transfer completed", extra={"transfer_id": transfer.transfer_id})
+        return transfer
+
+    # purchase saga: payment ---------------------------------------------------
+    def pay_for_order(self, event: DomainEvent) -> None:
+        """PURCHASE_INITIATED -> debit the buyer, credit the seller, once per order."""
+        p = event.payload
+        order_id = str(p["order_id"])
+        currency = str(p["currency"])
+        amount = Money.of(str(p["amount"]), currency)
+        now = self._clock.now()
+        transfer = Transfer(
+            transfer_id=self._ids.new_id("trf"),
+            user_id=event.user_id,
+            from_account_id=str(p["account_id"]),
+            to=AccountRef(str(p["seller_user_id"]), str(p["seller_account_id"])),
+            amount=amount,
+            concept=f"Compra {order_id}",
+            created_at=now,
+            kind="PURCHASE_PAYMENT",
+        )
+        fp = fingerprint(ORDER_PAYMENT, {"order_id": order_id})
+        outcome = {"outcome": "PAID", "transfer_id": transfer.transfer_id}
+        with self._uow() as uow:
+            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id)
+            uow.idempotency.claim(
+                new_record(event.user_id, order_payment_key(order_id), ORDER_PAYMENT, fp, outcome, now)
+            )
+            uow.ledger.post(transfer)
+            uow.outbox.add(
+                self._new_event(
+                    ev.PAYMENT_COMPLETED,
+                    event.user_id,
+                    event.correlation_id,
+                    event.event_id,
+                    {**_order_facts(p), "transfer_id": transfer.transfer_id},
+                )
+            )
+            try:
+                uow.commit()
+            except (EventAlreadyProcessed, DuplicateIdempotencyKey):
+                log.info("payment already decided", extra={"order_id": order_id})
+                return
+            except (InsufficientFunds, AccountNotFound, CurrencyMismatch) as declined:
+                self._decline_payment(event, declined.code)
+                return
+        log.info("payment completed", extra={"order_id": order_id})
+
+    def _decline_payment(self, event: DomainEvent, reason: str) -> None:
+        p = event.payload
+        order_id = str(p["order_id"])
+        now = self._clock.now()
+        fp = fingerprint(ORDER_PAYMENT, {"order_id": order_id})
+        with self._uow() as uow:
+            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id)
+            uow.idempotency.claim(
+                new_record(
+                    event.user_id,
+                    order_payment_key(order_id),
+                    ORDER_PAYMENT,
+                    fp,
+                    {"outcome": "DECLINED", "reason": reason},
+                    now,
+                )
+            )
+            uow.outbox.add(
+                self._new_event(
+                    ev.PAYMENT_FAILED,
+                    event.user_id,
+                    event.correlation_id,
+                    event.event_id,
+                    {**_order_facts(p), "reason": reason},
+                )
+            )
+            try:
+                uow.commit()
+            except (EventAlreadyProcessed, DuplicateIdempotencyKey):
+                return
+        log.info("payment declined", extra={"order_id": order_id, "reason": reason})
+
+    def void_order_payment(self, user_id: str, order_facts: dict[str, Any], correlation_id: str, reason: str) -> bool:
+        """Fence an order's payment so it can never happen; False when it was already decided."""
+        order_id = str(order_facts["order_id"])
+        now = self._clock.now()
+        fp = fingerprint(ORDER_PAYMENT, {"order_id": order_id})
+        with self._uow() as uow:
+            uow.idempotency.claim(
+                new_record(
+                    user_id,
+                    order_payment_key(order_id),
+                    ORDER_PAYMENT,
+                    fp,
+                    {"outcome": "VOIDED", "reason": reason},
+                    now,
+                )
+            )
+            uow.outbox.add(
+                self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": reason})
+            )
+            try:
+                uow.commit()
+            except DuplicateIdempotencyKey:
+                return False
+        return True
+
+
+def _order_facts(payload: dict[str, Any]) -> dict[str, Any]:
+    """What every later saga step needs, carried forward (the seed lost product_id here)."""
+    return {k: payload[k] for k in ("order_id", "product_id", "quantity") if k in payload}

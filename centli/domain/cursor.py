@@ -1,0 +1,61 @@
+"""Opaque, tamper-evident pagination cursors bound to the customer.
+
+A cursor carries a store's position (itself opaque) and the list it belongs
+to, signed with HMAC-SHA256 over the customer's id: a cursor edited, moved to
+another list, or replayed by another customer is rejected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+
+from centli.domain.errors import InvalidCursor
+
+MAX_CURSOR_LENGTH = 2048
+
+
+class CursorCodec:
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the cursor secret must be at least 16 bytes")
+        self._secret = secret
+
+    def _mac(self, user_id: str, body: bytes) -> bytes:
+        return hmac.new(self._secret, user_id.encode("utf-8") + b"\x00" + body, hashlib.sha256).digest()[:16]
+
+    def encode(self, user_id: str, scope: str, position: str) -> str:
+        body = json.dumps({"s": scope, "p": position}, separators=(",", ":")).encode("utf-8")
+        return f"{_b64(body)}.{_b64(self._mac(user_id, body))}"
+
+    def decode(self, cursor: str, user_id: str, scope: str) -> str:
+        """The position inside ``cursor``, or :class:`InvalidCursor`."""
+        if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_LENGTH or cursor.count(".") != 1:
+            raise InvalidCursor(field="cursor")
+        body_text, mac_text = cursor.split(".")
+        try:
+            body = _unb64(body_text)
+            mac = _unb64(mac_text)
+        except (ValueError, binascii.Error):
+            raise InvalidCursor(field="cursor") from None
+        if not hmac.compare_digest(mac, self._mac(user_id, body)):
+            raise InvalidCursor(field="cursor")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise InvalidCursor(field="cursor") from None
+        if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("p"), str):
+            raise InvalidCursor(field="cursor")
+        position: str = data["p"]
+        return position
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,92 @@
+"""Idempotency records: same key + same request returns the original result.
+
+Keys are scoped to the customer. A record lives 24 h; expiry is checked in
+code by every store, because DynamoDB TTL deletes late and is no timer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_KEY_LENGTH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    user_id: str
+    key: str
+    operation: str
+    fingerprint: str
+    result: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+
+    def is_live(self, now: datetime) -> bool:
+        return now < self.expires_at
+
+    def same_request(self, operation: str, fingerprint: str) -> bool:
+        return self.operation == operation and self.fingerprint == fingerprint
+
+
+def fingerprint(operation: str, params: dict[str, Any]) -> str:
+    """A stable digest of an operation and its canonical parameters."""
+    canonical = json.dumps(
+        {"operation": operation, "params": params}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def derive_key(session_id: str, utterance: str, operation: str, params: dict[str, Any]) -> str:
+    """The key for a write that came without one: deterministic per session, utterance and request.
+
+    The same agent turn retried yields the same key; a new turn (a new
+    utterance) yields a new one.
+    """
+    digest = hashlib.sha256()
+    for part in (session_id, utterance, fingerprint(operation, params)):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\x00")
+    return "derived-" + digest.hexdigest()[:40]
+
+
+class DuplicateIdempotencyKey(Exception):
+    """Raised by a unit of work's commit when the key already holds a live record.
+
+    Internal to the service layer: it becomes the original result or an
+    :class:`~centli.domain.errors.IdempotencyConflict`.
+    """
+
+    def __init__(self, existing: IdempotencyRecord) -> None:
+        super().__init__(f"idempotency key already used for {existing.operation}")
+        self.existing = existing
+
+
+def new_record(
+    user_id: str, key: str, operation: str, fingerprint_: str, result: dict[str, Any], now: datetime
+) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        user_id=user_id,
+        key=key,
+        operation=operation,
+        fingerprint=fingerprint_,
+        result=result,
+        created_at=now,
+        expires_at=now + IDEMPOTENCY_WINDOW,
+    )
+
+
+def validate_key(raw: object) -> str:
+    """An idempotency key from input: printable ASCII, 1 to 128 characters."""
+    from centli.domain.errors import InvalidInput
+
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("An idempotency key is required for this request.", field="idempotency_key")
+    key = raw.strip()
+    if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise InvalidInput("The idempotency key must be 1 to 128 printable ASCII characters.", field="idempotency_key")
+    return key

@@ -1,0 +1,162 @@
+"""Accounts, beneficiaries, immutable transfers and ledger entries.
+
+A transfer is one debit and one credit of the same amount. Balances are
+derived from entries: an account's balance is its opening entry plus the sum
+of its entries, and never goes below zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from centli.domain.money import Money
+
+Direction = Literal["CREDIT", "DEBIT"]
+TransferKind = Literal["TRANSFER", "PURCHASE_PAYMENT"]
+OPENING_DESCRIPTION = "Saldo inicial"
+
+
+def last4(account_id: str) -> str:
+    """What may be shown or logged of an account id."""
+    return account_id[-4:]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    user_id: str
+    alias: str
+    balance: Money
+
+    @property
+    def currency(self) -> str:
+        return self.balance.currency
+
+
+@dataclass(frozen=True, slots=True)
+class Beneficiary:
+    """A payee saved by the bank's own app: an account, possibly another customer's."""
+
+    beneficiary_id: str
+    user_id: str
+    alias: str
+    account_id: str
+    account_user_id: str
+
+    @property
+    def account_last4(self) -> str:
+        return last4(self.account_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """Where money lands: the owner is part of the key in every store."""
+
+    user_id: str
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    transfer_id: str
+    user_id: str
+    from_account_id: str
+    to: AccountRef
+    amount: Money
+    concept: str
+    created_at: datetime
+    kind: TransferKind = "TRANSFER"
+    beneficiary_id: str | None = None
+    status: str = "COMPLETED"
+
+    @property
+    def debit_entry_id(self) -> str:
+        return f"{self.transfer_id}-D"
+
+    @property
+    def credit_entry_id(self) -> str:
+        return f"{self.transfer_id}-C"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "transfer_id": self.transfer_id,
+            "user_id": self.user_id,
+            "from_account_id": self.from_account_id,
+            "to_user_id": self.to.user_id,
+            "to_account_id": self.to.account_id,
+            "amount_minor": self.amount.minor,
+            "currency": self.amount.currency,
+            "concept": self.concept,
+            "created_at": self.created_at.isoformat(),
+            "kind": self.kind,
+            "beneficiary_id": self.beneficiary_id,
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transfer:
+        return cls(
+            transfer_id=str(data["transfer_id"]),
+            user_id=str(data["user_id"]),
+            from_account_id=str(data["from_account_id"]),
+            to=AccountRef(str(data["to_user_id"]), str(data["to_account_id"])),
+            amount=Money(int(data["amount_minor"]), str(data["currency"])),
+            concept=str(data["concept"]),
+            created_at=datetime.fromisoformat(str(data["created_at"])),
+            kind="PURCHASE_PAYMENT" if data.get("kind") == "PURCHASE_PAYMENT" else "TRANSFER",
+            beneficiary_id=None if data.get("beneficiary_id") is None else str(data["beneficiary_id"]),
+            status=str(data.get("status", "COMPLETED")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One side of a transfer (or an opening balance) as the account holder sees it."""
+
+    entry_id: str
+    account_id: str
+    user_id: str
+    transfer_id: str
+    direction: Direction
+    amount: Money
+    description: str
+    timestamp: datetime
+    balance_after: Money
+
+    @property
+    def signed_minor(self) -> int:
+        return self.amount.minor if self.direction == "CREDIT" else -self.amount.minor
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    """An account to open with its opening ledger entry (data loading)."""
+
+    account_id: str
+    user_id: str
+    alias: str
+    opening_balance: Money
+    opened_at: datetime
+
+    @property
+    def opening_entry_id(self) -> str:
+        return f"open-{self.account_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLimits:
+    """Per-transfer maximum and per-user daily total, in one currency."""
+
+    per_transfer: Money
+    daily_total: Money
+
+
+def describe_entry(transfer: Transfer, direction: Direction) -> str:
+    """The history line a customer reads for one side of a transfer."""
+    if transfer.concept:
+        return transfer.concept
+    if transfer.kind == "PURCHASE_PAYMENT":
+        return "Compra" if direction == "DEBIT" else "Venta"
+    return "Transferencia enviada" if direction == "DEBIT" else "Transferencia recibida"

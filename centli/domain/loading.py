@@ -1,0 +1,132 @@
+"""The data-loading format (``centli load FILE.json``): parsing and validation.
+
+Adapters write the result: the in-memory and SQLite ones through a unit of
+work (:func:`load_through_unit_of_work`), DynamoDB with batch writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from centli.domain.catalog import Product
+from centli.domain.errors import InvalidInput
+from centli.domain.ledger import AccountRef, Beneficiary, NewAccount
+from centli.domain.money import Money
+from centli.domain.policy import require_id
+from centli.ports.unit_of_work import UnitOfWorkFactory
+
+#: Called with (records written so far, records in all).
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BankData:
+    user_ids: list[str]
+    accounts: list[NewAccount]
+    beneficiaries: list[Beneficiary]
+    products: list[Product]
+
+    @property
+    def size(self) -> int:
+        return len(self.accounts) + len(self.beneficiaries) + len(self.products)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    accounts: int
+    beneficiaries: int
+    products: int
+
+
+def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> BankData:
+    """Validate a bank document; raises InvalidInput naming the first bad record."""
+    users = [require_id(u.get("user_id"), "users[].user_id") for u in _records(document, "users")]
+    known_users = set(users)
+    accounts: list[NewAccount] = []
+    owners: dict[str, str] = {}
+    for raw in _records(document, "accounts"):
+        user_id = require_id(raw.get("user_id"), "accounts[].user_id")
+        account_id = require_id(raw.get("account_id"), "accounts[].account_id")
+        if user_id not in known_users:
+            raise InvalidInput(f"account {account_id} names an unknown user {user_id}")
+        if account_id in owners:
+            raise InvalidInput(f"account {account_id} appears twice")
+        opening = _decimal(raw.get("opening_balance", "0.00"), str(raw.get("currency", "MXN")), account_id)
+        if opening.is_negative:
+            raise InvalidInput(f"account {account_id} has a negative opening balance")
+        owners[account_id] = user_id
+        accounts.append(NewAccount(account_id, user_id, str(raw.get("alias", "")), opening, opened_at))
+    beneficiaries: list[Beneficiary] = []
+    for raw in _records(document, "beneficiaries"):
+        user_id = require_id(raw.get("user_id"), "beneficiaries[].user_id")
+        account_id = require_id(raw.get("account_id"), "beneficiaries[].account_id")
+        if account_id not in owners:
+            raise InvalidInput(f"beneficiary {raw.get('beneficiary_id')} names an unknown account")
+        beneficiaries.append(
+            Beneficiary(
+                beneficiary_id=require_id(raw.get("beneficiary_id"), "beneficiaries[].beneficiary_id"),
+                user_id=user_id,
+                alias=str(raw.get("alias", "")),
+                account_id=account_id,
+                account_user_id=owners[account_id],
+            )
+        )
+    products: list[Product] = []
+    for raw in _records(document, "products"):
+        product_id = require_id(raw.get("product_id"), "products[].product_id")
+        seller_account = require_id(raw.get("seller_account_id"), "products[].seller_account_id")
+        if seller_account not in owners:
+            raise InvalidInput(f"product {product_id} names an unknown seller account")
+        price = _decimal(raw.get("price"), str(raw.get("currency", "MXN")), product_id)
+        stock = raw.get("stock")
+        if price.minor <= 0 or not isinstance(stock, int) or isinstance(stock, bool) or stock < 0:
+            raise InvalidInput(f"product {product_id} needs a positive price and a whole, non-negative stock")
+        products.append(
+            Product(
+                product_id=product_id,
+                name=str(raw.get("name", "")),
+                category=str(raw.get("category", "")),
+                price=price,
+                stock=stock,
+                reserved=0,
+                seller=AccountRef(owners[seller_account], seller_account),
+            )
+        )
+    return BankData(users, accounts, beneficiaries, products)
+
+
+def load_through_unit_of_work(
+    uow: UnitOfWorkFactory, data: BankData, progress: Progress | None = None, chunk: int = 25
+) -> LoadReport:
+    """Write a bank in chunks; existing accounts and products are left as they are (idempotent)."""
+    records: list[NewAccount | Beneficiary | Product] = [*data.accounts, *data.beneficiaries, *data.products]
+    for start in range(0, len(records), chunk):
+        with uow() as work:
+            for record in records[start : start + chunk]:
+                if isinstance(record, NewAccount):
+                    work.accounts.open(record)
+                elif isinstance(record, Beneficiary):
+                    work.beneficiaries.add(record)
+                else:
+                    work.products.add(record)
+            work.commit()
+        if progress is not None:
+            progress(min(start + chunk, len(records)), len(records))
+    return LoadReport(len(data.accounts), len(data.beneficiaries), len(data.products))
+
+
+def _records(document: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
+    records = document.get(name, [])
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise InvalidInput(f"'{name}' must be a list of objects")
+    return records
+
+
+def _decimal(raw: object, currency: str, owner: str) -> Money:
+    try:
+        return Money.of(str(raw), currency)
+    except ValueError:
+        raise InvalidInput(f"{owner}: {raw!r} is not an amount with at most two decimals") from None

@@ -1,0 +1,261 @@
+"""Marketplace use cases: catalog, purchases and orders, and the saga steps that settle orders."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from centli.domain import events as ev
+from centli.domain.banking import BankingService, replay
+from centli.domain.catalog import Product
+from centli.domain.cursor import CursorCodec
+from centli.domain.errors import (
+    ConcurrencyConflict,
+    InvalidInput,
+    LimitExceeded,
+    OrderNotFound,
+    ProductNotFound,
+)
+from centli.domain.events import DomainEvent, EventAlreadyProcessed
+from centli.domain.idempotency import DuplicateIdempotencyKey, fingerprint, new_record, validate_key
+from centli.domain.orders import Order
+from centli.domain.policy import (
+    MAX_PURCHASE_QUANTITY,
+    MAX_QUERY_LENGTH,
+    BankPolicy,
+    optional_text,
+    page_size,
+    parse_int,
+    require_id,
+)
+from centli.ports.clock import Clock, IdGenerator
+from centli.ports.unit_of_work import UnitOfWorkFactory
+
+log = logging.getLogger("centli.marketplace")
+
+CREATE_PURCHASE = "createPurchase"
+CONFIRM_CONSUMER = "marketplace.confirm"
+CANCEL_CONSUMER = "marketplace.cancel"
+#: Optimistic-lock retries for a saga step that lost a race on an order's version.
+SAGA_STEP_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePurchase:
+    user_id: str
+    product_id: object
+    quantity: object
+    account_id: object
+    idempotency_key: object
+    correlation_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPage:
+    products: list[Product]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    orders: list[Order]
+    next_cursor: str | None
+
+
+def order_facts(order: Order) -> dict[str, Any]:
+    return {"order_id": order.order_id, "product_id": order.product_id, "quantity": order.quantity}
+
+
+class MarketplaceService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        policy: BankPolicy,
+        cursors: CursorCodec,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._policy = policy
+        self._cursors = cursors
+        self._new_event = ev.EventFactory(ids, clock)
+
+    # catalog ----------------------------------------------------------------
+    def search_products(
+        self, user_id: str, query: object = None, category: object = None, limit: object = None, cursor: object = None
+    ) -> ProductPage:
+        text = optional_text(query, "query", MAX_QUERY_LENGTH) or None
+        cat = optional_text(category, "category", MAX_QUERY_LENGTH) or None
+        size = page_size(limit)
+        scope = f"products:{text or ''}:{cat or ''}"
+        position = None if cursor in (None, "") else self._cursors.decode(str(cursor), user_id, scope)
+        with self._uow() as uow:
+            page = uow.products.search(text, cat, size, position)
+        next_cursor = None if page.next_position is None else self._cursors.encode(user_id, scope, page.next_position)
+        return ProductPage(page.items, next_cursor)
+
+    def get_product(self, product_id: object) -> Product:
+        pid = require_id(product_id, "product_id")
+        with self._uow() as uow:
+            product = uow.products.get(pid)
+        if product is None:
+            raise ProductNotFound(field="product_id")
+        return product
+
+    # orders -----------------------------------------------------------------
+    def get_order(self, user_id: str, order_id: object) -> Order:
+        oid = require_id(order_id, "order_id")
+        with self._uow() as uow:
+            order = uow.orders.get(user_id, oid)
+        if order is None:
+            raise OrderNotFound(field="order_id")
+        return order
+
+    def list_orders(self, user_id: str, limit: object = None, cursor: object = None) -> OrderPage:
+        size = page_size(limit)
+        position = None if cursor in (None, "") else self._cursors.decode(str(cursor), user_id, "orders")
+        with self._uow() as uow:
+            page = uow.orders.list_for_user(user_id, size, position)
+        next_cursor = (
+            None if page.next_position is None else self._cursors.encode(user_id, "orders", page.next_position)
+        )
+        return OrderPage(page.items, next_cursor)
+
+    def create_purchase(self, cmd: CreatePurchase) -> Order:
+        """Open a PENDING order, reserve its stock and start the saga, exactly once per key."""
+        pid = require_id(cmd.product_id, "product_id")
+        account_id = require_id(cmd.account_id, "account_id")
+        quantity = parse_int(cmd.quantity, "quantity")
+        if not 1 <= quantity <= MAX_PURCHASE_QUANTITY:
+            raise InvalidInput(f"The quantity must be between 1 and {MAX_PURCHASE_QUANTITY}.", field="quantity")
+        key = validate_key(cmd.idempotency_key)
+        fp = fingerprint(CREATE_PURCHASE, {"product_id": pid, "quantity": quantity, "account_id": account_id})
+        now = self._clock.now()
+        with self._uow() as uow:
+            product = uow.products.get(pid)
+            if product is None:
+                raise ProductNotFound(field="product_id")
+            total = product.price.times(quantity)
+            limits = self._policy.limits_for(total.currency)
+            if total > limits.per_transfer:
+                raise LimitExceeded(f"A single payment can be at most {limits.per_transfer}.", field="quantity")
+            order_id = self._ids.new_id("ord")
+            order = Order(
+                order_id=order_id,
+                user_id=cmd.user_id,
+                product_id=pid,
+                quantity=quantity,
+                total=total,
+                account_id=account_id,
+                seller=product.seller,
+                status="PENDING",
+                version=1,
+                created_at=now,
+                updated_at=now,
+                correlation_id=cmd.correlation_id or order_id,
+            )
+            uow.idempotency.claim(new_record(cmd.user_id, key, CREATE_PURCHASE, fp, order.to_dict(), now))
+            uow.accounts.require(cmd.user_id, account_id, total)
+            uow.products.reserve(pid, quantity)
+            uow.orders.add(order)
+            facts = order_facts(order)
+            uow.outbox.add(self._new_event(ev.INVENTORY_RESERVED, cmd.user_id, order.correlation_id, None, facts))
+            uow.outbox.add(
+                self._new_event(
+                    ev.PURCHASE_INITIATED,
+                    cmd.user_id,
+                    order.correlation_id,
+                    None,
+                    {
+                        **facts,
+                        "account_id": account_id,
+                        "amount": total.to_decimal_string(),
+                        "currency": total.currency,
+                        "seller_account_id": product.seller.account_id,
+                        "seller_user_id": product.seller.user_id,
+                    },
+                )
+            )
+            try:
+                uow.commit()
+            except DuplicateIdempotencyKey as duplicate:
+                return Order.from_dict(replay(duplicate.existing, CREATE_PURCHASE, fp))
+        log.info("purchase initiated", extra={"order_id": order.order_id})
+        return order
+
+    # purchase saga: settlement ---------------------------------------------
+    def confirm_order(self, event: DomainEvent) -> None:
+        """PAYMENT_COMPLETED -> CONFIRMED, and the reserved stock is committed."""
+        self._settle(event, CONFIRM_CONSUMER, confirm=True)
+
+    def cancel_order(self, event: DomainEvent) -> None:
+        """PAYMENT_FAILED -> stock released, CANCELLED (the compensation)."""
+        self._settle(event, CANCEL_CONSUMER, confirm=False)
+
+    def _settle(self, event: DomainEvent, consumer: str, *, confirm: bool) -> None:
+        order_id = str(event.payload["order_id"])
+        for attempt in range(1, SAGA_STEP_ATTEMPTS + 1):
+            now = self._clock.now()
+            with self._uow() as uow:
+                order = uow.orders.get(event.user_id, order_id)
+                if order is None:
+                    log.error("saga event for an unknown order", extra={"order_id": order_id})
+                    return
+                uow.inbox.mark_processed(consumer, event.event_id)
+                if order.status != "PENDING":
+                    # Already settled: the fence on the payment makes a contradiction impossible.
+                    log.warning("order already settled", extra={"order_id": order_id, "status": order.status})
+                else:
+                    facts = order_facts(order)
+                    if confirm:
+                        settled = order.confirm(now, str(event.payload.get("transfer_id", "")))
+                        uow.products.commit_reserved(order.product_id, order.quantity)
+                        uow.orders.update(settled)
+                        uow.outbox.add(
+                            self._new_event(
+                                ev.ORDER_CONFIRMED, order.user_id, event.correlation_id, event.event_id, facts
+                            )
+                        )
+                    else:
+                        reason = str(event.payload.get("reason", "PAYMENT_FAILED"))
+                        settled = order.cancel(now, reason)
+                        uow.products.release(order.product_id, order.quantity)
+                        uow.orders.update(settled)
+                        uow.outbox.add(
+                            self._new_event(
+                                ev.INVENTORY_RELEASED, order.user_id, event.correlation_id, event.event_id, facts
+                            )
+                        )
+                        uow.outbox.add(
+                            self._new_event(
+                                ev.ORDER_CANCELLED,
+                                order.user_id,
+                                event.correlation_id,
+                                event.event_id,
+                                {**facts, "reason": reason},
+                            )
+                        )
+                try:
+                    uow.commit()
+                    return
+                except EventAlreadyProcessed:
+                    return
+                except ConcurrencyConflict:
+                    if attempt == SAGA_STEP_ATTEMPTS:
+                        raise
+                    log.info("order changed concurrently; retrying", extra={"order_id": order_id})
+
+    def sweep_stuck_orders(self, banking: BankingService, limit: int = 100) -> int:
+        """Compensate PENDING orders older than the policy's timeout; returns how many were voided."""
+        cutoff = self._clock.now() - self._policy.purchase_timeout
+        with self._uow() as uow:
+            stuck = uow.orders.list_pending_before(cutoff, limit)
+        voided = 0
+        for order in stuck:
+            if banking.void_order_payment(order.user_id, order_facts(order), order.correlation_id, "TIMEOUT"):
+                voided += 1
+                log.warning("stuck order voided", extra={"order_id": order.order_id})
+        return voided

@@ -1,0 +1,118 @@
+"""In-process event delivery: a bus of saga handlers and an outbox relay.
+
+Event handlers log and re-raise nothing to their peers: one failing handler
+does not stop the others, and the event counts as undelivered so the relay
+retries it (consumers dedupe by event_id). After ``max_attempts`` the event
+is dead-lettered, as an SQS DLQ does on AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from centli.domain.events import DomainEvent
+from centli.ports.faults import BEFORE_PUBLISH, FaultPoints, NoFaults
+from centli.ports.messaging import EventPublisher, OutboxReader
+
+log = logging.getLogger("centli.messagebus")
+
+EventHandler = Callable[[DomainEvent], None]
+
+
+class EventBus:
+    """Calls every handler subscribed to an event's type."""
+
+    def __init__(self, handlers: Mapping[str, Sequence[EventHandler]]) -> None:
+        self._handlers = {type_: list(hs) for type_, hs in handlers.items()}
+
+    def handlers_for(self, event_type: str) -> list[EventHandler]:
+        return list(self._handlers.get(event_type, ()))
+
+    def handle(self, event: DomainEvent) -> bool:
+        """True when every handler succeeded."""
+        ok = True
+        for handler in self._handlers.get(event.type, ()):
+            try:
+                handler(event)
+            except Exception:
+                ok = False
+                log.exception(
+                    "event handler failed",
+                    extra={
+                        "event_type": event.type,
+                        "event_id": event.event_id,
+                        "correlation_id": event.correlation_id,
+                    },
+                )
+        return ok
+
+
+class InProcessPublisher:
+    """An :class:`EventPublisher` that hands events straight to an :class:`EventBus`."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+
+    def publish(self, events: Sequence[DomainEvent]) -> list[DomainEvent]:
+        return [event for event in events if not self._bus.handle(event)]
+
+
+class OutboxRelay:
+    """Moves committed outbox events to a publisher, at least once, oldest first."""
+
+    def __init__(
+        self,
+        outbox: OutboxReader,
+        publisher: EventPublisher,
+        *,
+        batch_size: int = 10,
+        max_attempts: int = 5,
+        faults: FaultPoints | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._faults = faults or NoFaults()
+        self._attempts: dict[str, int] = {}
+        self.dead_letters: list[DomainEvent] = []
+
+    def relay_once(self) -> int:
+        """Publish one batch; returns how many events left the outbox."""
+        batch = self._outbox.pending(self._batch_size)
+        if not batch:
+            return 0
+        self._faults.check(BEFORE_PUBLISH)
+        failed_ids = {event.event_id for event in self._publisher.publish(batch)}
+        done: list[str] = []
+        for event in batch:
+            if event.event_id not in failed_ids:
+                self._attempts.pop(event.event_id, None)
+                done.append(event.event_id)
+                continue
+            attempts = self._attempts.get(event.event_id, 0) + 1
+            self._attempts[event.event_id] = attempts
+            if attempts >= self._max_attempts:
+                log.error(
+                    "event dead-lettered",
+                    extra={
+                        "event_type": event.type,
+                        "event_id": event.event_id,
+                        "correlation_id": event.correlation_id,
+                    },
+                )
+                self.dead_letters.append(event)
+                self._attempts.pop(event.event_id, None)
+                done.append(event.event_id)
+        self._outbox.mark_published(done)
+        return len(done)
+
+    def drain(self, max_rounds: int = 1000) -> int:
+        """Relay until the outbox is empty (handlers may add more events); returns events moved."""
+        moved = 0
+        for _ in range(max_rounds):
+            if not self._outbox.pending(1):
+                break
+            moved += self.relay_once()
+        return moved

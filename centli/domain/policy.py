@@ -1,0 +1,95 @@
+"""Business settings the services need: currencies, limits, the bank's day, page sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
+
+from centli.domain.errors import InvalidInput, UnsupportedCurrency
+from centli.domain.ledger import TransferLimits
+from centli.domain.money import DEFAULT_CURRENCY, Money
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 50
+MAX_PURCHASE_QUANTITY = 99
+MAX_CONCEPT_LENGTH = 140
+MAX_ID_LENGTH = 64
+MAX_QUERY_LENGTH = 100
+
+
+def default_limits() -> dict[str, TransferLimits]:
+    return {
+        DEFAULT_CURRENCY: TransferLimits(
+            per_transfer=Money.of("50000.00", DEFAULT_CURRENCY),
+            daily_total=Money.of("100000.00", DEFAULT_CURRENCY),
+        )
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class BankPolicy:
+    """Limits per supported currency; the daily limit resets at midnight in ``timezone``."""
+
+    limits: Mapping[str, TransferLimits] = field(default_factory=default_limits)
+    timezone: tzinfo = field(default_factory=lambda: ZoneInfo("America/Mexico_City"))
+    purchase_timeout: timedelta = timedelta(minutes=15)
+
+    @property
+    def currencies(self) -> frozenset[str]:
+        return frozenset(self.limits)
+
+    def limits_for(self, currency: str) -> TransferLimits:
+        try:
+            return self.limits[currency]
+        except KeyError:
+            raise UnsupportedCurrency(f"The currency {currency} is not supported here.", field="currency") from None
+
+    def business_day(self, moment: datetime) -> str:
+        return moment.astimezone(self.timezone).date().isoformat()
+
+
+def page_size(raw: object, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
+    """A list ``limit`` from input: an integer from 1 to ``maximum``."""
+    if raw is None or raw == "":
+        return default
+    value = parse_int(raw, "limit")
+    if not 1 <= value <= maximum:
+        raise InvalidInput(f"The limit must be between 1 and {maximum}.", field="limit")
+    return value
+
+
+def parse_int(raw: object, field_name: str) -> int:
+    if isinstance(raw, bool):
+        raise InvalidInput(f"{field_name} must be a whole number.", field=field_name)
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer() and abs(raw) < 2**53:
+        return int(raw)
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().lstrip("-").isdigit() and len(raw) <= 12:
+        return int(raw.strip())
+    raise InvalidInput(f"{field_name} must be a whole number.", field=field_name)
+
+
+def require_id(raw: object, field_name: str) -> str:
+    """An identifier from input: a short printable token."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput(f"{field_name} is required.", field=field_name)
+    value = raw.strip()
+    if len(value) > MAX_ID_LENGTH or not all(ch.isalnum() or ch in "-_.:" for ch in value) or not value.isascii():
+        raise InvalidInput(f"{field_name} is not a valid identifier.", field=field_name)
+    return value
+
+
+def optional_text(raw: object, field_name: str, max_length: int) -> str:
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidInput(f"{field_name} must be text.", field=field_name)
+    value = " ".join(raw.split())
+    if len(value) > max_length:
+        raise InvalidInput(f"{field_name} can have at most {max_length} characters.", field=field_name)
+    if any(not ch.isprintable() for ch in value):
+        raise InvalidInput(f"{field_name} has characters that are not allowed.", field=field_name)
+    return value

@@ -1,0 +1,1 @@
+"""Ports: the typing.Protocol interfaces the domain needs from the outside world."""
