@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration schemas lock bench clean
+.PHONY: run demo test lint typecheck unit integration schemas lock bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +12,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
+# The main job: the local server on the embedded SQLite default, with the demo bank loaded.
 run: $(STAMP)
+	CENTLI_BACKEND=$${CENTLI_BACKEND:-sqlite} $(BIN)/centli serve --load-demo --port $${PORT:-8080}
+
+demo: $(STAMP)
 	$(BIN)/centli demo
 
 test: $(STAMP) lint typecheck

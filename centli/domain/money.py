@@ -21,8 +21,8 @@ _SCALE: int = 10**MINOR_DIGITS
 #: Largest amount accepted from input: 15 integer digits is far above any limit.
 _MAX_INTEGER_DIGITS = 15
 
-_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
-_AMOUNT_RE = re.compile(r"^(?P<whole>\d+)(?:\.(?P<frac>\d+))?$")
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}\Z")  # \Z: "$" would accept a trailing newline
+_AMOUNT_RE = re.compile(r"^(?P<whole>\d+)(?:\.(?P<frac>\d+))?\Z", re.ASCII)  # ASCII digits only
 
 
 @dataclass(frozen=True, slots=True, order=False)

@@ -5,19 +5,59 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="centli", description="CENTLI action groups")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="a scripted tour of the in-memory demo bank")
+    schemas = commands.add_parser("schemas", help="regenerate the committed agent schemas")
+    schemas.add_argument("--dir", type=Path, default=Path("schemas"), help="where the schemas live")
+    schemas.add_argument("--check", action="store_true", help="fail when a committed schema is stale")
+    load = commands.add_parser("load", help="load a bank document (JSON) into the configured backend")
+    load.add_argument("file", type=Path)
+    tables = commands.add_parser("tables", help="DynamoDB tables (AWS_ENDPOINT_URL is honoured)")
+    tables_commands = tables.add_subparsers(dest="tables_command", required=True)
+    tables_commands.add_parser("create", help="create every table, index and stream the template declares")
+    serve = commands.add_parser("serve", help="the local server: the action groups over HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--load-demo", action="store_true", help="load the demo bank first (idempotent)")
+    serve.add_argument("--sweep-interval", type=float, default=30.0, help="seconds between sweeps of stuck orders")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from centli.entrypoints.demo import run_demo
 
         run_demo()
         return 0
+    if args.command == "schemas":
+        from centli.entrypoints.commands import schemas_command
+
+        return schemas_command(args.dir, check=args.check)
+    if args.command == "load":
+        from centli.entrypoints.commands import load_command
+
+        return load_command(args.file)
+    if args.command == "serve":
+        from centli.entrypoints.local_server import serve as run_server
+
+        return run_server(args.host, args.port, load_demo=args.load_demo, sweep_interval=args.sweep_interval)
+    if args.command == "tables":
+        return tables_create()
     parser.error(f"unknown command {args.command}")
+
+
+def tables_create() -> int:
+    """Create the DynamoDB tables from the definitions template.yaml also uses (boto3 loads only here)."""
+    from centli.adapters.dynamodb import TableNames, make_dynamodb_client
+    from centli.adapters.dynamodb.schema import create_tables
+
+    names = TableNames.from_env()
+    created = create_tables(make_dynamodb_client(), names)
+    for _, name in names.items():
+        print(f"{'created' if name in created else 'exists '} {name}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

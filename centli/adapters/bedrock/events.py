@@ -1,0 +1,254 @@
+"""The three agent event formats, parsed into one neutral call and rendered back.
+
+Parsing never raises: a malformed event becomes an :class:`AgentCall` whose
+``problem`` says what is wrong, so the caller still answers in the right
+format. What the agent runtime sends is untrusted except the Lambda
+``context`` (set by AWS) and ``sessionAttributes`` (set by the application
+that authenticated the customer before calling the agent).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, verify_assertion
+from centli.domain.errors import DomainError, InvalidInput
+
+OPENAPI: Final = "openapi"
+FUNCTION: Final = "function"
+AGENTCORE: Final = "agentcore"
+
+MESSAGE_VERSION: Final = "1.0"
+TOOL_NAME_KEY: Final = "bedrockAgentCoreToolName"
+TOOL_SEPARATOR: Final = "___"
+MAX_PARAMETERS: Final = 32
+MAX_NAME_LENGTH: Final = 64
+_MAX_ECHO_LENGTH = 256
+_CORRELATION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCall:
+    """One tool call, whatever format it came in."""
+
+    format: str
+    #: The operationId named by the event (function or tool name); None for OpenAPI style.
+    operation: str | None
+    api_path: str
+    http_method: str
+    action_group: str
+    parameters: dict[str, object]
+    #: The raw identity from the trusted source; validated by the caller.
+    user_id: object
+    session_id: str
+    input_text: str
+    correlation_id: str
+    session_attributes: dict[str, str] = field(default_factory=dict)
+    prompt_session_attributes: dict[str, str] = field(default_factory=dict)
+    #: Set when the event itself is malformed: the answer is this error.
+    problem: DomainError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentResult:
+    status: int
+    body: dict[str, Any]
+    #: An error the model can fix by asking again (function-details REPROMPT).
+    repromptable: bool = False
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def detect_format(event: object, context: object) -> str:
+    """AgentCore when the runtime context names a tool; else the Bedrock style the event shows."""
+    if _tool_name(context) is not None:
+        return AGENTCORE
+    if isinstance(event, Mapping) and "function" in event and "apiPath" not in event:
+        return FUNCTION
+    return OPENAPI
+
+
+def parse_event(
+    event: object,
+    context: object,
+    *,
+    identity_secret: bytes | None = None,
+    clock: Callable[[], float] = time.time,
+) -> AgentCall:
+    fmt = detect_format(event, context)
+    correlation = _correlation_id(event, context)
+    if fmt == AGENTCORE:
+        return _parse_agentcore(event, context, correlation, identity_secret, int(clock()))
+    data: Mapping[str, Any] = event if isinstance(event, Mapping) else {}
+    problem: DomainError | None = None if isinstance(event, Mapping) else InvalidInput("The event is not an object.")
+    session_attributes = _string_map(data.get("sessionAttributes"))
+    parameters, param_problem = _bedrock_parameters(data, fmt)
+    function = data.get("function")
+    if fmt == OPENAPI and problem is None and not ("apiPath" in data and "httpMethod" in data):
+        problem = InvalidInput("The event names no operation.")
+    return AgentCall(
+        format=fmt,
+        operation=_text(function) if fmt == FUNCTION else None,
+        api_path=_text(data.get("apiPath")),
+        http_method=_text(data.get("httpMethod")).upper(),
+        action_group=_text(data.get("actionGroup")),
+        parameters=parameters,
+        user_id=session_attributes.get("user_id"),
+        session_id=_text(data.get("sessionId")),
+        input_text=data["inputText"] if isinstance(data.get("inputText"), str) else "",
+        correlation_id=correlation,
+        session_attributes=session_attributes,
+        prompt_session_attributes=_string_map(data.get("promptSessionAttributes")),
+        problem=problem or param_problem,
+    )
+
+
+def render(call: AgentCall, result: AgentResult) -> dict[str, Any]:
+    """The response in the format the call came in."""
+    if call.format == AGENTCORE:
+        if "error" in result.body:
+            return {"error": {**result.body["error"], "status": result.status}}
+        return result.body
+    body = json.dumps(result.body, ensure_ascii=False, separators=(",", ":"))
+    if call.format == FUNCTION:
+        function_response: dict[str, Any] = {"responseBody": {"TEXT": {"body": body}}}
+        state = response_state(result)
+        if state is not None:
+            function_response["responseState"] = state
+        response: dict[str, Any] = {
+            "actionGroup": call.action_group,
+            "function": call.operation or "",
+            "functionResponse": function_response,
+        }
+    else:
+        response = {
+            "actionGroup": call.action_group,
+            "apiPath": call.api_path,
+            "httpMethod": call.http_method,
+            "httpStatusCode": result.status,
+            "responseBody": {"application/json": {"body": body}},
+        }
+    return {
+        "messageVersion": MESSAGE_VERSION,
+        "response": response,
+        "sessionAttributes": call.session_attributes,
+        "promptSessionAttributes": call.prompt_session_attributes,
+    }
+
+
+def response_state(result: AgentResult) -> str | None:
+    """Function-details style: REPROMPT for input the model can fix, FAILURE only when the session cannot go on."""
+    if result.status in (401, 403):
+        return "FAILURE"
+    if result.status >= 400 and result.repromptable:
+        return "REPROMPT"
+    return None
+
+
+# parsing helpers -----------------------------------------------------------------
+def _parse_agentcore(
+    event: object, context: object, correlation: str, identity_secret: bytes | None, now: int
+) -> AgentCall:
+    tool = _tool_name(context) or ""
+    target, _, operation = tool.rpartition(TOOL_SEPARATOR)
+    problem: DomainError | None = None
+    arguments: dict[str, object] = {}
+    if not isinstance(event, Mapping):
+        problem = InvalidInput("The tool arguments must be an object.")
+    elif len(event) > MAX_PARAMETERS:
+        problem = InvalidInput("Too many parameters.")
+    else:
+        arguments = {str(k)[:_MAX_ECHO_LENGTH]: v for k, v in event.items()}
+    assertion = arguments.pop(IDENTITY_ARGUMENT, None)
+    user_id = None if identity_secret is None else verify_assertion(assertion, identity_secret, now)
+    return AgentCall(
+        format=AGENTCORE,
+        operation=operation,
+        api_path="",
+        http_method="",
+        action_group=_text(target),
+        parameters=arguments,
+        user_id=user_id,
+        # No agent turn to derive an idempotency key from: writes must carry their own.
+        session_id="",
+        input_text="",
+        correlation_id=correlation,
+        problem=problem,
+    )
+
+
+def _bedrock_parameters(data: Mapping[str, Any], fmt: str) -> tuple[dict[str, object], DomainError | None]:
+    lists: list[object] = [data.get("parameters")]
+    if fmt == OPENAPI:
+        body = data.get("requestBody")
+        content = body.get("content") if isinstance(body, Mapping) else None
+        json_part = content.get("application/json") if isinstance(content, Mapping) else None
+        lists.append(json_part.get("properties") if isinstance(json_part, Mapping) else None)
+    parameters: dict[str, object] = {}
+    for raw in lists:
+        if raw is None:
+            continue
+        if not isinstance(raw, list) or len(raw) > MAX_PARAMETERS:
+            return {}, InvalidInput("The parameters must be a short list.")
+        for item in raw:
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"]:
+                return {}, InvalidInput("Every parameter needs a name.")
+            name: str = item["name"]
+            if name in parameters:
+                return {}, InvalidInput(f"The parameter {safe_name(name)} was given twice.")
+            parameters[name] = item.get("value")
+    return parameters, None
+
+
+def _tool_name(context: object) -> str | None:
+    name = _client_custom(context).get(TOOL_NAME_KEY)
+    return name if isinstance(name, str) else None
+
+
+def _client_custom(context: object) -> Mapping[str, Any]:
+    client_context = getattr(context, "client_context", None)
+    custom = getattr(client_context, "custom", None)
+    return custom if isinstance(custom, Mapping) else {}
+
+
+def _correlation_id(event: object, context: object) -> str:
+    """From the calling application's session attributes, the gateway, or the Lambda request."""
+    candidates: list[object] = []
+    if isinstance(event, Mapping):
+        for key in ("sessionAttributes", "promptSessionAttributes"):
+            attributes = event.get(key)
+            if isinstance(attributes, Mapping):
+                candidates.append(attributes.get("correlation_id"))
+    candidates.append(_client_custom(context).get("bedrockAgentCoreAwsRequestId"))
+    candidates.append(getattr(context, "aws_request_id", None))
+    for candidate in candidates:
+        if is_safe_token(candidate):
+            return str(candidate)
+    return str(uuid.uuid4())
+
+
+def is_safe_token(value: object, max_length: int = 128) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= max_length and set(value) <= _CORRELATION_CHARS
+
+
+def safe_name(name: str) -> str:
+    """A parameter name fit to repeat in a message: short and printable."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in name[:MAX_NAME_LENGTH])
+    return cleaned + ("…" if len(name) > MAX_NAME_LENGTH else "")
+
+
+def _text(value: object) -> str:
+    return value[:_MAX_ECHO_LENGTH] if isinstance(value, str) else ""
+
+
+def _string_map(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}

@@ -1,0 +1,54 @@
+"""The dependency-injector container: adapters chosen by configuration, one per process.
+
+Tests override providers (``container.store.override(providers.Object(store))``)
+instead of patching. Storage adapters are imported inside their providers so a
+process only loads the backend it uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from centli.adapters.system import SystemClock, UlidGenerator
+from centli.domain.application import Application, bootstrap
+from centli.entrypoints.settings import Settings
+from centli.ports.clock import Clock, IdGenerator
+
+
+def make_store(settings: Settings, clock: Clock) -> Any:
+    """The configured store: memory (with the demo bank, for local tries), sqlite or dynamodb."""
+    if settings.backend == "memory":
+        from centli.adapters.memory import InMemoryStore
+        from centli.domain.loading import parse_bank_document
+        from centli.entrypoints.demo import demo_bank
+
+        store = InMemoryStore()
+        store.load(parse_bank_document(demo_bank(), clock.now()))
+        return store
+    if settings.backend == "sqlite":
+        from centli.adapters.sqlite import SqliteStore
+
+        return SqliteStore(settings.sqlite_path, faults=None)
+    from centli.adapters.dynamodb import DynamoStore, TableNames, make_dynamodb_client
+
+    return DynamoStore(make_dynamodb_client(), TableNames.from_env())
+
+
+def outbox_of(store: Any) -> Any:
+    """Stores with a local outbox are relayed in-process; on DynamoDB a stream does it."""
+    return store if hasattr(store, "pending") and hasattr(store, "mark_published") else None
+
+
+def build_application(store: Any, outbox: Any, clock: Clock, ids: IdGenerator, settings: Settings) -> Application:
+    return bootstrap(store.unit_of_work, clock, ids, settings.policy(), settings.cursor_secret_bytes(), outbox)
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Singleton(Settings.from_env)
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(UlidGenerator)
+    store = providers.Singleton(make_store, settings, clock)
+    outbox = providers.Singleton(outbox_of, store)
+    application = providers.Singleton(build_application, store, outbox, clock, ids, settings)

@@ -1,0 +1,67 @@
+"""Structured JSON logs (Powertools Logger): one line per event, correlation_id on every line.
+
+Per-invocation keys go into Powertools' thread-safe (context-local) keys, which
+every Powertools formatter reads: the action-group loggers and the ``centli``
+logger that the domain's stdlib ``centli.*`` loggers propagate to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+from typing import TextIO
+
+from aws_lambda_powertools import Logger
+
+_DOMAIN_SERVICE = "centli"
+_loggers: dict[str, Logger] = {}
+
+
+class CurrentStdoutHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stdout`` is at emit time (Lambda's stdout, or a test's capture)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        return None
+
+
+def _level() -> str:
+    level = os.environ.get("CENTLI_LOG_LEVEL", "INFO").upper()
+    return level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO"
+
+
+def service_logger(service: str) -> Logger:
+    """The Powertools logger of one service; the domain's ``centli.*`` lines are formatted alike."""
+    if _DOMAIN_SERVICE not in _loggers:
+        _loggers[_DOMAIN_SERVICE] = Logger(
+            service=_DOMAIN_SERVICE, level=_level(), logger_handler=CurrentStdoutHandler()
+        )
+    if service not in _loggers:
+        _loggers[service] = Logger(service=service, level=_level(), logger_handler=CurrentStdoutHandler())
+    return _loggers[service]
+
+
+def bind(logger: Logger, **keys: object) -> None:
+    """Keys for every line of this invocation, whichever logger writes it."""
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(**keys)
+
+
+def unbind(logger: Logger) -> None:
+    logger.thread_safe_clear_keys()
+
+
+def user_ref(user_id: object) -> str | None:
+    """A stable pseudonym for a customer: lets an operator follow one customer without logging who it is."""
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    return hashlib.sha256(b"centli-user\x00" + user_id.encode("utf-8")).hexdigest()[:12]

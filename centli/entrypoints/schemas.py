@@ -1,0 +1,200 @@
+"""Agent schemas generated from the operation table: OpenAPI, Bedrock function details, AgentCore tools.
+
+Bedrock's rules shape the output: OpenAPI "3.0.0", every schema inlined (no
+``$ref``), no ``enum``, a description on every operation and parameter,
+``x-requireConfirmation: ENABLED`` on writes. Output is deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from centli.entrypoints.operations import ACTION_GROUPS, Operation, operations_of
+
+OPENAPI_VERSION = "3.0.0"
+SCHEMA_VERSION = "1.0.0"
+_KEEP = ("type", "description", "minLength", "maxLength", "minimum", "maximum", "items", "properties", "required")
+_TOOL_KEY_HELP = (
+    "A new unique key (for example a UUID) for each new request. Reuse it only to retry the same request: "
+    "the action then happens once."
+)
+_TOOL_KEEP = ("type", "description", "items", "properties", "required")
+
+
+def inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with every ``$ref`` replaced by its definition and ``anyOf [X, null]`` folded."""
+    definitions = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return walk({**definitions[node["$ref"].rsplit("/", 1)[1]], **_without(node, "$ref")})
+        if "anyOf" in node:
+            variants = [v for v in node["anyOf"] if v.get("type") != "null"]
+            nullable = len(variants) < len(node["anyOf"])
+            merged = {**walk(variants[0]), **walk(_without(node, "anyOf"))}
+            return {**merged, "nullable": True} if nullable else merged
+        return {key: walk(value) for key, value in node.items() if key not in ("$defs", "title", "default")}
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+def _without(node: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if k != key}
+
+
+def _pick(schema: dict[str, Any], keys: tuple[str, ...], *, nullable: bool) -> dict[str, Any]:
+    picked: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            picked[key] = {name: _pick(sub, keys, nullable=nullable) for name, sub in value.items()}
+        elif key == "items":
+            picked[key] = _pick(value, keys, nullable=nullable)
+        elif key in keys or (key == "nullable" and nullable):
+            picked[key] = value
+    return picked
+
+
+def model_schema(model: type[BaseModel], keys: tuple[str, ...] = _KEEP, *, nullable: bool = True) -> dict[str, Any]:
+    return _pick(inline(model.model_json_schema(mode="serialization")), keys, nullable=nullable)
+
+
+def request_fields(op: Operation, keys: tuple[str, ...] = _KEEP) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    schema = _pick(inline(op.request.model_json_schema(mode="validation")), keys, nullable=False)
+    return schema.get("properties", {}), list(schema.get("required", []))
+
+
+# OpenAPI -------------------------------------------------------------------------
+def openapi_document(action_group: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations_of(action_group):
+        paths.setdefault(op.path, {})[op.method.lower()] = _openapi_operation(op)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": f"CENTLI {action_group}",
+            "version": SCHEMA_VERSION,
+            "description": f"The {action_group} action group of the CENTLI banking assistant. Amounts are "
+            'decimal strings next to a currency. Errors answer {"error": {"code", "message"}}; the message '
+            "is safe to read to the customer.",
+        },
+        "paths": paths,
+    }
+
+
+def _openapi_operation(op: Operation) -> dict[str, Any]:
+    properties, required = request_fields(op)
+    operation: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "description": op.description,
+        "responses": {
+            "200": {
+                "description": f"{op.summary}.",
+                "content": {"application/json": {"schema": model_schema(op.response)}},
+            }
+        },
+    }
+    if op.method == "GET" and properties:
+        path_params = op.path_parameters
+        operation["parameters"] = [
+            {
+                "name": name,
+                "in": "path" if name in path_params else "query",
+                "required": name in path_params or name in required,
+                "description": schema["description"],
+                "schema": _without(schema, "description"),
+            }
+            for name, schema in properties.items()
+        ]
+    elif op.method != "GET":
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object", "properties": properties, "required": required}}
+            },
+        }
+    if op.write:
+        operation["x-requireConfirmation"] = "ENABLED"
+    return operation
+
+
+# Bedrock function details ------------------------------------------------------------
+def function_schema(action_group: str) -> dict[str, Any]:
+    functions = []
+    for op in operations_of(action_group):
+        properties, required = request_fields(op, ("type", "description"))
+        functions.append(
+            {
+                "name": op.operation_id,
+                "description": op.description,
+                "parameters": {
+                    name: {"type": schema["type"], "description": schema["description"], "required": name in required}
+                    for name, schema in properties.items()
+                },
+                "requireConfirmation": "ENABLED" if op.write else "DISABLED",
+            }
+        )
+    return {"functions": functions}
+
+
+# AgentCore Gateway tools ----------------------------------------------------------------
+def tool_definitions(action_group: str) -> list[dict[str, Any]]:
+    tools = []
+    for op in operations_of(action_group):
+        properties, required = request_fields(op, _TOOL_KEEP)
+        if op.write:  # no agent turn to derive a key from: the model must send one
+            required = [*required, "idempotency_key"]
+            properties["idempotency_key"] = {"type": "string", "description": _TOOL_KEY_HELP}
+        tools.append(
+            {
+                "name": op.operation_id,
+                "description": op.description,
+                "inputSchema": {"type": "object", "properties": properties, "required": required},
+            }
+        )
+    return tools
+
+
+# files ------------------------------------------------------------------------------
+def render_json(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def generate() -> dict[str, str]:
+    """File name -> content of every committed schema."""
+    files: dict[str, str] = {}
+    for group in ACTION_GROUPS:
+        files[f"{group}.openapi.json"] = render_json(openapi_document(group))
+        files[f"{group}.functions.json"] = render_json(function_schema(group))
+        files[f"{group}.tools.json"] = render_json(tool_definitions(group))
+    return files
+
+
+def write(directory: Path) -> list[str]:
+    """Write every schema; returns the names that changed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for name, content in generate().items():
+        path = directory / name
+        if not path.exists() or path.read_text("utf-8") != content:
+            path.write_text(content, "utf-8")
+            changed.append(name)
+    return changed
+
+
+def stale(directory: Path) -> list[str]:
+    """Names whose committed content differs from a fresh generation (or is missing)."""
+    return [
+        name
+        for name, content in generate().items()
+        if not (directory / name).exists() or (directory / name).read_text("utf-8") != content
+    ]
