@@ -19,7 +19,14 @@ from centli.domain.errors import (
     TransferNotFound,
 )
 from centli.domain.events import DomainEvent, EventAlreadyProcessed
-from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord, fingerprint, new_record, validate_key
+from centli.domain.idempotency import (
+    IDEMPOTENCY_WINDOW,
+    DuplicateIdempotencyKey,
+    IdempotencyRecord,
+    fingerprint,
+    new_record,
+    validate_key,
+)
 from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer
 from centli.domain.money import DEFAULT_CURRENCY, Money, parse_amount, parse_currency
 from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, optional_text, page_size, require_id
@@ -208,6 +215,10 @@ class BankingService:
         currency = str(p["currency"])
         amount = Money.of(str(p["amount"]), currency)
         now = self._clock.now()
+        if now >= event.occurred_at + IDEMPOTENCY_WINDOW:
+            # The sweeper's void lives 24 h: a later delivery (a DLQ redrive) must never take the money.
+            self._decline_payment(event, "TIMEOUT")
+            return
         transfer = Transfer(
             transfer_id=self._ids.new_id("trf"),
             user_id=event.user_id,

@@ -1,0 +1,72 @@
+"""Contract: the purchase saga end to end through the services, on every backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from centli.domain.banking import CreateTransfer
+from centli.domain.errors import OutOfStock
+from centli.domain.marketplace import CreatePurchase
+from centli.domain.money import Money
+from tests.backends import Backend
+from tests.conftest import Bank, make_bank
+
+pytestmark = pytest.mark.contract
+
+ANA = "u-ana"
+
+
+def total_money(bank: Bank) -> int:
+    users = ("u-ana", "u-luis", "u-shop")
+    return sum(a.balance.minor for u in users for a in bank.app.banking.list_accounts(u))
+
+
+def deliver(bank: Bank) -> None:
+    if bank.backend.outbox is None:
+        pytest.fail("make_bank needs an OutboxReader to run the saga in-process; this backend has none")
+    bank.settle()
+
+
+def test_purchase_confirmed(any_backend: Backend) -> None:
+    bank = make_bank(any_backend)
+    before = total_money(bank)
+    order = bank.app.marketplace.create_purchase(CreatePurchase(ANA, "p-100", 2, "acc-0001", "buy-1"))
+    assert order.status == "PENDING"
+    assert bank.app.marketplace.get_product("p-100").reserved == 2
+    deliver(bank)
+    confirmed = bank.app.marketplace.get_order(ANA, order.order_id)
+    assert (confirmed.status, confirmed.version) == ("CONFIRMED", 2)
+    product = bank.app.marketplace.get_product("p-100")
+    assert (product.stock, product.reserved) == (8, 0)
+    assert bank.app.banking.get_balance(ANA, "acc-0001").balance == Money.of("24002.00")
+    assert bank.app.banking.get_balance("u-shop", "acc-9000").balance == Money.of("998.00")
+    assert total_money(bank) == before
+    # A retry of the purchase answers with the same order and buys nothing more.
+    again = bank.app.marketplace.create_purchase(CreatePurchase(ANA, "p-100", 2, "acc-0001", "buy-1"))
+    deliver(bank)
+    assert again.order_id == order.order_id
+    assert bank.app.marketplace.get_product("p-100").stock == 8
+    assert [o.order_id for o in bank.app.marketplace.list_orders(ANA).orders] == [order.order_id]
+
+
+def test_payment_failure_is_compensated(any_backend: Backend) -> None:
+    bank = make_bank(any_backend)
+    before = total_money(bank)
+    order = bank.app.marketplace.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0003", "buy-1"))
+    bank.app.banking.create_transfer(CreateTransfer(ANA, "acc-0003", "900", "drain", to_account_id="acc-0001"))
+    deliver(bank)
+    cancelled = bank.app.marketplace.get_order(ANA, order.order_id)
+    assert (cancelled.status, cancelled.cancel_reason) == ("CANCELLED", "INSUFFICIENT_FUNDS")
+    product = bank.app.marketplace.get_product("p-100")
+    assert (product.stock, product.reserved) == (10, 0)
+    assert bank.app.banking.get_balance(ANA, "acc-0003").balance == Money.of("100.00")
+    assert bank.app.banking.get_balance("u-shop", "acc-9000").balance == Money(0)
+    assert total_money(bank) == before
+
+
+def test_out_of_stock_is_refused_up_front(any_backend: Backend) -> None:
+    bank = make_bank(any_backend)
+    with pytest.raises(OutOfStock):
+        bank.app.marketplace.create_purchase(CreatePurchase(ANA, "p-200", 4, "acc-0001", "buy-1"))
+    assert bank.app.marketplace.list_orders(ANA).orders == []
+    assert bank.app.marketplace.get_product("p-200").reserved == 0
