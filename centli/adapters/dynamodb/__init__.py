@@ -1,0 +1,6 @@
+"""DynamoDB adapters: the store (one TransactWriteItems per command) and the table definitions."""
+
+from centli.adapters.dynamodb.schema import TableNames
+from centli.adapters.dynamodb.store import DynamoStore, DynamoUnitOfWork, make_dynamodb_client
+
+__all__ = ["DynamoStore", "DynamoUnitOfWork", "TableNames", "make_dynamodb_client"]

@@ -1,0 +1,1096 @@
+"""The DynamoDB store: one ``TransactWriteItems`` per command, one request per read.
+
+Writes
+    A unit of work buffers *intents*; each intent is a few transaction items
+    with their conditions plus a function that explains a failed condition
+    as a domain error. ``commit()`` sends every item in ONE
+    ``TransactWriteItems``, never reading first. On ``TransactionCanceledException``
+    the ``CancellationReasons`` are matched to intents by item index:
+    idempotency and inbox intents come first, so they take precedence over
+    every other failing guard, as in the in-memory store. Items that fail a
+    condition return the stored item (``ReturnValuesOnConditionCheckFailure=ALL_OLD``),
+    which tells a missing account from a wrong currency from too little money,
+    and hands an idempotent replay its stored result in the same round trip.
+    Intents that are no-ops when their item exists (opening an account, adding
+    a product) are dropped and the rest resent. ``TransactionConflict`` is
+    retried with jittered backoff, then becomes a 409 ConcurrencyConflict.
+
+Balances after each history entry
+    A transaction cannot return new values, so the ledger partition of an
+    account (``account_key = user_id#account_id`` in the transactions table)
+    holds a *head* item mirroring the account's balance, updated in the same
+    transaction as the account item, with a sort key (``~HEAD``) after every
+    entry key (``E#<utc timestamp>#<rank>#<entry id>``). A first history page
+    is ONE strongly consistent Query, newest first: the head, then the
+    entries; ``balance_after`` is computed walking backwards from the head.
+    The page's position carries the cut's entry key and the balance before
+    it; the domain signs positions inside cursors, so they cannot be forged.
+    Older entries never change, so a later page stays exact even after new
+    transfers. Entries carry ``user_id`` and ``timestamp`` for the seed's
+    ``user_id-timestamp-index`` GSI (the head has neither, so it stays out).
+
+Reads
+    Balance, transfer, order, product and beneficiary: one consistent GetItem.
+    Accounts, orders, history: one consistent Query on the base table (never
+    on a GSI). Product search is the only Scan, and only on the catalog.
+    The sweeper's pending orders and the local relay's pending events use
+    sparse GSIs (eventually consistent, which both tolerate).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from centli.adapters.dynamodb.schema import PENDING_ORDERS_INDEX, PENDING_OUTBOX_INDEX, TableNames
+from centli.adapters.resilience import CircuitBreaker, retry_with_jitter
+from centli.domain.catalog import Product, fold
+from centli.domain.errors import (
+    AccountNotFound,
+    ConcurrencyConflict,
+    CurrencyMismatch,
+    DependencyUnavailable,
+    InsufficientFunds,
+    InvalidCursor,
+    LimitExceeded,
+    OutOfStock,
+    ProductNotFound,
+)
+from centli.domain.events import DomainEvent, EventAlreadyProcessed
+from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord
+from centli.domain.ledger import (
+    OPENING_DESCRIPTION,
+    Account,
+    AccountRef,
+    Beneficiary,
+    Direction,
+    LedgerEntry,
+    NewAccount,
+    Transfer,
+    describe_entry,
+)
+from centli.domain.loading import BankData, LoadReport, Progress
+from centli.domain.money import Money
+from centli.domain.orders import Order
+from centli.ports.faults import AFTER_COMMIT, BEFORE_COMMIT, FaultPoints, NoFaults
+from centli.ports.repositories import Page
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+
+Item = dict[str, Any]
+Reason = dict[str, Any]
+
+HEAD_KEY = "~HEAD"
+PENDING = "PENDING"
+#: Errors that mean the dependency, not the request, is in trouble.
+_DEPENDENCY_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ResourceNotFoundException",
+    }
+)
+#: Attempts per request (the first included) in botocore's standard retry mode (throttling, 5xx, connection errors).
+REQUEST_ATTEMPTS = 3
+CONFLICT_ATTEMPTS = 4
+BATCH_WRITE_SIZE = 25
+BATCH_GET_SIZE = 100
+BATCH_ATTEMPTS = 8
+OUTBOX_RETENTION = timedelta(days=7)
+LIMIT_COUNTER_RETENTION = timedelta(days=3)
+
+
+# attribute values and keys --------------------------------------------------
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _str(item: Item, name: str) -> str:
+    return str(item[name]["S"])
+
+
+def _int(item: Item, name: str) -> int:
+    return int(item[name]["N"])
+
+
+def _ts(moment: datetime) -> str:
+    """Fixed-width UTC text: string order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def account_key(user_id: str, account_id: str) -> str:
+    return f"{user_id}#{account_id}"
+
+
+def entry_key(timestamp: datetime, entry_id: str, *, opening: bool = False) -> str:
+    return f"E#{_ts(timestamp)}#{0 if opening else 1}#{entry_id}"
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _is_dependency_failure(error: BaseException) -> bool:
+    if isinstance(error, BotoCoreError):
+        return not isinstance(error, ParamValidationError)  # connection refused, timeouts; not our own bugs
+    if isinstance(error, ClientError):
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return _error_code(error) in _DEPENDENCY_ERRORS or status >= 500
+    return False
+
+
+def make_dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
+    """A DynamoDB client with standard retries and short timeouts (AWS_ENDPOINT_URL is honoured)."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": REQUEST_ATTEMPTS},
+        connect_timeout=2,
+        read_timeout=5,
+        tcp_keepalive=True,
+    )
+    return session.client(
+        "dynamodb", endpoint_url=endpoint_url, region_name=session.region_name or "us-east-1", config=config
+    )
+
+
+# intents ------------------------------------------------------------------------
+#: Explains its items' cancellation reasons: an error to raise, or None for "a no-op; drop me".
+Explain = Callable[[list[Reason]], Exception | None]
+
+
+@dataclass(eq=False)
+class _Intent:
+    items: list[Item]
+    explain: Explain
+
+
+def _failed(reason: Reason) -> bool:
+    return reason.get("Code") == "ConditionalCheckFailed"
+
+
+def _old(reason: Reason) -> Item | None:
+    old: Item | None = reason.get("Item")
+    return old
+
+
+class _TransactionConflict(ConcurrencyConflict):
+    """Another transaction touched one of the items at the same time: safe to resend."""
+
+
+class DynamoStore:
+    """All tables behind one client, one circuit breaker and the fault points."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        tables: TableNames,
+        faults: FaultPoints | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.client: Any = client
+        self.tables = tables
+        self.faults: FaultPoints = faults or NoFaults()
+        self.breaker = breaker or CircuitBreaker("dynamodb")
+        self.conflict_attempts = CONFLICT_ATTEMPTS
+        self.sleep: Callable[[float], None] = time.sleep
+
+    def unit_of_work(self) -> DynamoUnitOfWork:
+        return DynamoUnitOfWork(self)
+
+    # every request goes through here -------------------------------------------
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One AWS request through the breaker; dependency trouble becomes DependencyUnavailable."""
+        method = getattr(self.client, operation)
+        try:
+            response: dict[str, Any] = self.breaker.call(lambda: method(**params), is_failure=_is_dependency_failure)
+        except (BotoCoreError, ClientError) as error:
+            if _is_dependency_failure(error):
+                raise DependencyUnavailable() from error
+            raise
+        return response
+
+    def get_item(self, table: str, key: Item) -> Item | None:
+        found: Item | None = self.call("get_item", TableName=table, Key=key, ConsistentRead=True).get("Item")
+        return found
+
+    def query_all(self, **params: Any) -> list[Item]:
+        """A Query followed to its end (small partitions: one request in practice)."""
+        items: list[Item] = []
+        while True:
+            response = self.call("query", **params)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # the atomic commit -------------------------------------------------------------
+    def transact(self, intents: Sequence[_Intent]) -> None:
+        live = list(intents)
+
+        def attempt() -> None:
+            nonlocal live
+            while True:
+                items = [item for intent in live for item in intent.items]
+                if not items:
+                    return
+                try:
+                    self.call("transact_write_items", TransactItems=items)
+                    return
+                except ClientError as error:
+                    if _error_code(error) != "TransactionCanceledException":
+                        raise
+                    reasons: list[Reason] = list(error.response.get("CancellationReasons", []))  # type: ignore[arg-type]
+                    live = self._explain(live, reasons, error)
+
+        retry_with_jitter(
+            attempt,
+            should_retry=lambda e: isinstance(e, _TransactionConflict),
+            attempts=self.conflict_attempts,
+            sleep=self.sleep,
+        )
+
+    def _explain(self, intents: list[_Intent], reasons: list[Reason], error: ClientError) -> list[_Intent]:
+        """Raise the domain error the first failing intent names, or return the intents left to resend."""
+        start = 0
+        dropped: list[_Intent] = []
+        for intent in intents:
+            own = reasons[start : start + len(intent.items)]
+            start += len(intent.items)
+            if any(_failed(r) for r in own):
+                named = intent.explain(own)
+                if named is not None:
+                    raise named
+                dropped.append(intent)
+        if dropped:
+            return [i for i in intents if i not in dropped]
+        codes = {str(r.get("Code")) for r in reasons} - {"None"}
+        if "TransactionConflict" in codes:
+            raise _TransactionConflict()
+        if codes & {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}:
+            raise DependencyUnavailable() from error
+        raise error  # a validation error inside the transaction: a bug, not a customer's problem
+
+    # OutboxReader (local relays and tests; on AWS the outbox stream is relayed) -----
+    def pending(self, limit: int) -> list[DomainEvent]:
+        response = self.call(
+            "query",
+            TableName=self.tables.outbox,
+            IndexName=PENDING_OUTBOX_INDEX,
+            KeyConditionExpression="#p = :p",
+            ExpressionAttributeNames={"#p": "pending"},
+            ExpressionAttributeValues={":p": _s(PENDING)},
+            Limit=limit,
+        )
+        return [_event_from_item(item) for item in response.get("Items", [])]
+
+    def mark_published(self, event_ids: Sequence[str]) -> None:
+        for event_id in event_ids:
+            try:
+                self.call(
+                    "update_item",
+                    TableName=self.tables.outbox,
+                    Key={"event_id": _s(event_id)},
+                    UpdateExpression="REMOVE #p, #k",
+                    ConditionExpression="attribute_exists(event_id)",
+                    ExpressionAttributeNames={"#p": "pending", "#k": "pending_key"},
+                )
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise
+
+    # bulk loading ----------------------------------------------------------------------
+    def load(self, data: BankData, progress: Progress | None = None) -> LoadReport:
+        """Write what does not exist yet with BatchWriteItem (25 a request); existing records stay as they are."""
+        t = self.tables
+        records: list[tuple[str, Item, list[tuple[str, Item]]]] = []  # (table, key, items to write)
+        for account in data.accounts:
+            records.append(
+                (t.accounts, _account_key_attrs(account.user_id, account.account_id), _opening_items(t, account))
+            )
+        for ben in {(b.user_id, b.beneficiary_id): b for b in data.beneficiaries}.values():
+            key = {"user_id": _s(ben.user_id), "beneficiary_id": _s(ben.beneficiary_id)}
+            records.append((t.beneficiaries, key, [(t.beneficiaries, _beneficiary_item(ben))]))
+        seen_products: set[str] = set()
+        for product in data.products:
+            if product.product_id not in seen_products:
+                seen_products.add(product.product_id)
+                records.append(
+                    (t.products, {"product_id": _s(product.product_id)}, [(t.products, _product_item(product))])
+                )
+        existing = self._existing([(table, key) for table, key, _ in records])
+        new = [writes for table, key, writes in records if (table, _key_text(key)) not in existing]
+        total = len(records)
+        done = total - len(new)
+        batch: list[tuple[str, Item]] = []
+        finished_in_batch = 0
+        for writes in new:
+            if len(batch) + len(writes) > BATCH_WRITE_SIZE:
+                self._batch_write(batch)
+                done += finished_in_batch
+                batch, finished_in_batch = [], 0
+                if progress is not None:
+                    progress(done, total)
+            batch.extend(writes)
+            finished_in_batch += 1
+        if batch:
+            self._batch_write(batch)
+            done += finished_in_batch
+        if progress is not None:
+            progress(done, total)
+        return LoadReport(len(data.accounts), len(data.beneficiaries), len(data.products))
+
+    def _existing(self, keys: list[tuple[str, Item]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        unique = list({(table, _key_text(key)): (table, key) for table, key in keys}.values())
+        for start in range(0, len(unique), BATCH_GET_SIZE):
+            request: dict[str, Any] = {}
+            for table, key in unique[start : start + BATCH_GET_SIZE]:
+                request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+            for attempt in range(BATCH_ATTEMPTS):
+                response = self.call("batch_get_item", RequestItems=request)
+                for table, items in response.get("Responses", {}).items():
+                    key_names = _key_names(request[table]["Keys"][0])
+                    found.update((table, _key_text({k: item[k] for k in key_names})) for item in items)
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                self._backoff(attempt)
+            else:
+                raise DependencyUnavailable()
+        return found
+
+    def _batch_write(self, writes: list[tuple[str, Item]]) -> None:
+        request: dict[str, list[Item]] = {}
+        for table, item in writes:
+            request.setdefault(table, []).append({"PutRequest": {"Item": item}})
+        for attempt in range(BATCH_ATTEMPTS):
+            response = self.call("batch_write_item", RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                return
+            self._backoff(attempt)
+        raise DependencyUnavailable()
+
+    def _backoff(self, attempt: int) -> None:
+        self.sleep(random.random() * min(2.0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not secrecy
+
+
+def _key_names(key: Item) -> list[str]:
+    return sorted(key)
+
+
+def _key_text(key: Item) -> str:
+    return json.dumps({k: key[k] for k in sorted(key)}, sort_keys=True)
+
+
+def _account_key_attrs(user_id: str, account_id: str) -> Item:
+    return {"user_id": _s(user_id), "account_id": _s(account_id)}
+
+
+def _head_key(user_id: str, account_id: str) -> Item:
+    return {"account_key": _s(account_key(user_id, account_id)), "entry_key": _s(HEAD_KEY)}
+
+
+def _opening_items(t: TableNames, account: NewAccount) -> list[tuple[str, Item]]:
+    balance = account.opening_balance
+    entry = LedgerEntry(
+        entry_id=account.opening_entry_id,
+        account_id=account.account_id,
+        user_id=account.user_id,
+        transfer_id=account.opening_entry_id,
+        direction="CREDIT",
+        amount=balance,
+        description=OPENING_DESCRIPTION,
+        timestamp=account.opened_at,
+        balance_after=balance,
+    )
+    return [
+        (
+            t.accounts,
+            {
+                **_account_key_attrs(account.user_id, account.account_id),
+                "alias": _s(account.alias),
+                "currency": _s(balance.currency),
+                "balance": _n(balance.minor),
+            },
+        ),
+        (
+            t.transactions,
+            {
+                **_head_key(account.user_id, account.account_id),
+                "currency": _s(balance.currency),
+                "balance": _n(balance.minor),
+            },
+        ),
+        (t.transactions, _entry_item(entry, opening=True)),
+    ]
+
+
+def _entry_item(entry: LedgerEntry, *, opening: bool = False) -> Item:
+    return {
+        "account_key": _s(account_key(entry.user_id, entry.account_id)),
+        "entry_key": _s(entry_key(entry.timestamp, entry.entry_id, opening=opening)),
+        "entry_id": _s(entry.entry_id),
+        "user_id": _s(entry.user_id),
+        "account_id": _s(entry.account_id),
+        "transfer_id": _s(entry.transfer_id),
+        "direction": _s(entry.direction),
+        "amount": _n(entry.amount.minor),
+        "currency": _s(entry.amount.currency),
+        "description": _s(entry.description),
+        "timestamp": _s(_ts(entry.timestamp)),
+    }
+
+
+def _entry_from_item(item: Item, balance_after: int) -> LedgerEntry:
+    currency = _str(item, "currency")
+    return LedgerEntry(
+        entry_id=_str(item, "entry_id"),
+        account_id=_str(item, "account_id"),
+        user_id=_str(item, "user_id"),
+        transfer_id=_str(item, "transfer_id"),
+        direction="DEBIT" if _str(item, "direction") == "DEBIT" else "CREDIT",
+        amount=Money(_int(item, "amount"), currency),
+        description=_str(item, "description"),
+        timestamp=datetime.fromisoformat(_str(item, "timestamp")),
+        balance_after=Money(balance_after, currency),
+    )
+
+
+def _account_from_item(item: Item) -> Account:
+    return Account(
+        account_id=_str(item, "account_id"),
+        user_id=_str(item, "user_id"),
+        alias=_str(item, "alias"),
+        balance=Money(_int(item, "balance"), _str(item, "currency")),
+    )
+
+
+def _beneficiary_item(ben: Beneficiary) -> Item:
+    return {
+        "user_id": _s(ben.user_id),
+        "beneficiary_id": _s(ben.beneficiary_id),
+        "alias": _s(ben.alias),
+        "account_id": _s(ben.account_id),
+        "account_user_id": _s(ben.account_user_id),
+    }
+
+
+def _beneficiary_from_item(item: Item) -> Beneficiary:
+    return Beneficiary(
+        beneficiary_id=_str(item, "beneficiary_id"),
+        user_id=_str(item, "user_id"),
+        alias=_str(item, "alias"),
+        account_id=_str(item, "account_id"),
+        account_user_id=_str(item, "account_user_id"),
+    )
+
+
+def _product_item(product: Product) -> Item:
+    return {
+        "product_id": _s(product.product_id),
+        "name": _s(product.name),
+        "category": _s(product.category),
+        "price": _n(product.price.minor),
+        "currency": _s(product.price.currency),
+        "stock": _n(product.stock),
+        "reserved": _n(product.reserved),
+        "available": _n(product.available),
+        "seller_user_id": _s(product.seller.user_id),
+        "seller_account_id": _s(product.seller.account_id),
+        "search_text": _s(fold(f"{product.name} {product.category}")),
+        "category_folded": _s(fold(product.category)),
+    }
+
+
+def _product_from_item(item: Item) -> Product:
+    return Product(
+        product_id=_str(item, "product_id"),
+        name=_str(item, "name"),
+        category=_str(item, "category"),
+        price=Money(_int(item, "price"), _str(item, "currency")),
+        stock=_int(item, "stock"),
+        reserved=_int(item, "reserved"),
+        seller=AccountRef(_str(item, "seller_user_id"), _str(item, "seller_account_id")),
+    )
+
+
+def _order_item(order: Order) -> Item:
+    item: Item = {
+        "user_id": _s(order.user_id),
+        "order_id": _s(order.order_id),
+        "status": _s(order.status),
+        "version": _n(order.version),
+        "data": _s(json.dumps(order.to_dict(), separators=(",", ":"))),
+    }
+    if order.status == PENDING:  # the sweeper's sparse index holds only pending orders
+        item["pending"] = _s(PENDING)
+        item["created_key"] = _s(f"{_ts(order.created_at)}#{order.order_id}")
+    return item
+
+
+def _order_from_item(item: Item) -> Order:
+    return Order.from_dict(json.loads(_str(item, "data")))
+
+
+def _record_from_item(item: Item) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        user_id=_str(item, "user_id"),
+        key=_str(item, "idempotency_key"),
+        operation=_str(item, "operation"),
+        fingerprint=_str(item, "fingerprint"),
+        result=json.loads(_str(item, "result")),
+        created_at=datetime.fromisoformat(_str(item, "created_at")),
+        expires_at=datetime.fromisoformat(_str(item, "expires_at")),
+    )
+
+
+def _event_from_item(item: Item) -> DomainEvent:
+    event = DomainEvent.from_detail(json.loads(_str(item, "detail")))
+    return DomainEvent(
+        event_id=event.event_id,
+        type=event.type,
+        occurred_at=datetime.fromisoformat(_str(item, "occurred_at")),  # full precision
+        correlation_id=event.correlation_id,
+        causation_id=event.causation_id,
+        user_id=event.user_id,
+        payload=event.payload,
+    )
+
+
+# the unit of work -----------------------------------------------------------------
+class DynamoUnitOfWork:
+    def __init__(self, store: DynamoStore) -> None:
+        self.store = store
+        self.tables = store.tables
+        self._first: list[_Intent] = []  # idempotency and inbox guards: they take precedence
+        self._intents: list[_Intent] = []
+        self.accounts = _Accounts(self)
+        self.beneficiaries = _Beneficiaries(self)
+        self.ledger = _Ledger(self)
+        self.limits = _DailyLimits(self)
+        self.idempotency = _Idempotency(self)
+        self.products = _Products(self)
+        self.orders = _Orders(self)
+        self.inbox = _Inbox(self)
+        self.outbox = _Outbox(self)
+
+    def buffer(self, items: list[Item], explain: Explain, *, first: bool = False) -> None:
+        (self._first if first else self._intents).append(_Intent(items, explain))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.rollback()
+
+    def commit(self) -> None:
+        intents = [*self._first, *self._intents]
+        self.rollback()
+        if not intents:
+            return
+        self.store.faults.check(BEFORE_COMMIT)
+        self.store.transact(intents)
+        self.store.faults.check(AFTER_COMMIT)
+
+    def rollback(self) -> None:
+        self._first = []
+        self._intents = []
+
+
+def _never_fails(_: list[Reason]) -> Exception | None:
+    return ConcurrencyConflict()
+
+
+def _no_op(_: list[Reason]) -> Exception | None:
+    return None
+
+
+class _Repo:
+    def __init__(self, uow: DynamoUnitOfWork) -> None:
+        self._uow = uow
+        self._store = uow.store
+        self._t = uow.tables
+
+
+class _Accounts(_Repo):
+    def list_for_user(self, user_id: str) -> list[Account]:
+        items = self._store.query_all(
+            TableName=self._t.accounts,
+            KeyConditionExpression="user_id = :u",
+            ExpressionAttributeValues={":u": _s(user_id)},
+            ConsistentRead=True,
+        )
+        return [_account_from_item(item) for item in items]
+
+    def get(self, user_id: str, account_id: str) -> Account | None:
+        item = self._store.get_item(self._t.accounts, _account_key_attrs(user_id, account_id))
+        return None if item is None else _account_from_item(item)
+
+    def open(self, account: NewAccount) -> None:
+        items = [
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": next(iter(item))},
+                }
+            }
+            for table, item in _opening_items(self._t, account)
+        ]
+        self._uow.buffer(items, _no_op)
+
+    def require(self, user_id: str, account_id: str, minimum: Money) -> None:
+        def explain(reasons: list[Reason]) -> Exception | None:
+            old = _old(reasons[0])
+            if old is None:
+                return AccountNotFound(field="account_id")
+            if _str(old, "currency") != minimum.currency:
+                return CurrencyMismatch()
+            return InsufficientFunds()
+
+        check = {
+            "ConditionCheck": {
+                "TableName": self._t.accounts,
+                "Key": _account_key_attrs(user_id, account_id),
+                "ConditionExpression": "attribute_exists(user_id) AND currency = :c AND balance >= :m",
+                "ExpressionAttributeValues": {":c": _s(minimum.currency), ":m": _n(minimum.minor)},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        self._uow.buffer([check], explain)
+
+
+class _Beneficiaries(_Repo):
+    def list_for_user(self, user_id: str) -> list[Beneficiary]:
+        items = self._store.query_all(
+            TableName=self._t.beneficiaries,
+            KeyConditionExpression="user_id = :u",
+            ExpressionAttributeValues={":u": _s(user_id)},
+            ConsistentRead=True,
+        )
+        return [_beneficiary_from_item(item) for item in items]
+
+    def get(self, user_id: str, beneficiary_id: str) -> Beneficiary | None:
+        item = self._store.get_item(
+            self._t.beneficiaries, {"user_id": _s(user_id), "beneficiary_id": _s(beneficiary_id)}
+        )
+        return None if item is None else _beneficiary_from_item(item)
+
+    def add(self, beneficiary: Beneficiary) -> None:
+        put = {"Put": {"TableName": self._t.beneficiaries, "Item": _beneficiary_item(beneficiary)}}
+        self._uow.buffer([put], _never_fails)
+
+
+class _Ledger(_Repo):
+    def post(self, transfer: Transfer) -> None:
+        t = self._t
+        amount = transfer.amount
+        source = AccountRef(transfer.user_id, transfer.from_account_id)
+        target = transfer.to
+        sides: tuple[tuple[str, AccountRef, Direction], ...] = (
+            (transfer.debit_entry_id, source, "DEBIT"),
+            (transfer.credit_entry_id, target, "CREDIT"),
+        )
+        entries = [
+            LedgerEntry(
+                entry_id=entry_id,
+                account_id=ref.account_id,
+                user_id=ref.user_id,
+                transfer_id=transfer.transfer_id,
+                direction=direction,
+                amount=amount,
+                description=describe_entry(transfer, direction),
+                timestamp=transfer.created_at,
+                balance_after=amount,  # not stored: computed from the head when read
+            )
+            for entry_id, ref, direction in sides
+        ]
+        values = {":a": _n(amount.minor), ":c": _s(amount.currency)}
+        funded = "attribute_exists(user_id) AND currency = :c AND balance >= :a"
+        if source == target:  # one item cannot be touched twice in a transaction: the net change is zero
+            account_items: list[Item] = [
+                {
+                    "ConditionCheck": {
+                        "TableName": t.accounts,
+                        "Key": _account_key_attrs(source.user_id, source.account_id),
+                        "ConditionExpression": funded,
+                        "ExpressionAttributeValues": values,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            ]
+        else:
+            account_items = [
+                {
+                    "Update": {
+                        "TableName": t.accounts,
+                        "Key": _account_key_attrs(ref.user_id, ref.account_id),
+                        "UpdateExpression": update,
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeValues": values,
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+                for ref, update, condition in (
+                    (source, "SET balance = balance - :a", funded),
+                    (target, "SET balance = balance + :a", "attribute_exists(user_id) AND currency = :c"),
+                )
+            ] + [
+                {
+                    "Update": {
+                        "TableName": t.transactions,
+                        "Key": _head_key(ref.user_id, ref.account_id),
+                        "UpdateExpression": "ADD balance :d",
+                        "ExpressionAttributeValues": {":d": _n(delta)},
+                    }
+                }
+                for ref, delta in ((source, -amount.minor), (target, amount.minor))
+            ]
+        record = {
+            "Put": {
+                "TableName": t.transfers,
+                "Item": {
+                    "user_id": _s(transfer.user_id),
+                    "transfer_id": _s(transfer.transfer_id),
+                    "data": _s(json.dumps(transfer.to_dict(), separators=(",", ":"))),
+                },
+            }
+        }
+        items = [
+            *account_items,
+            *({"Put": {"TableName": t.transactions, "Item": _entry_item(e)}} for e in entries),
+            record,
+        ]
+
+        def explain(reasons: list[Reason]) -> Exception | None:
+            src = reasons[0]
+            tgt = reasons[0] if source == target else reasons[1]
+            if _failed(src) and _old(src) is None:
+                return AccountNotFound(field="from_account_id")
+            if _failed(tgt) and _old(tgt) is None:
+                return AccountNotFound(field="to_account_id")
+            src_old = _old(src)
+            if (_failed(src) and src_old is not None and _str(src_old, "currency") != amount.currency) or (
+                _failed(tgt) and tgt is not src
+            ):
+                return CurrencyMismatch()
+            if _failed(src):
+                return InsufficientFunds()
+            return ConcurrencyConflict()
+
+        self._uow.buffer(items, explain)
+
+    def get_transfer(self, user_id: str, transfer_id: str) -> Transfer | None:
+        item = self._store.get_item(self._t.transfers, {"user_id": _s(user_id), "transfer_id": _s(transfer_id)})
+        return None if item is None else Transfer.from_dict(json.loads(_str(item, "data")))
+
+    def history(self, user_id: str, account_id: str, limit: int, position: str | None) -> Page[LedgerEntry]:
+        key = account_key(user_id, account_id)
+        params: dict[str, Any] = {
+            "TableName": self._t.transactions,
+            "KeyConditionExpression": "account_key = :k",
+            "ExpressionAttributeValues": {":k": _s(key)},
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        if position is None:
+            params["Limit"] = limit + 2  # the head, the page, and one more to know whether there is more
+        else:
+            cut, balance = _parse_position(position)
+            params["Limit"] = limit + 1
+            params["ExclusiveStartKey"] = {"account_key": _s(key), "entry_key": _s(cut)}
+        items: list[Item] = self._store.call("query", **params).get("Items", [])
+        if position is None:
+            if not items or _str(items[0], "entry_key") != HEAD_KEY:
+                raise AccountNotFound(field="account_id")
+            balance = _int(items[0], "balance")
+            items = items[1:]
+        page: list[LedgerEntry] = []
+        for item in items[:limit]:
+            entry = _entry_from_item(item, balance)
+            page.append(entry)
+            balance -= entry.signed_minor
+        more = len(items) > limit
+        next_position = json.dumps({"k": _str(items[limit - 1], "entry_key"), "b": balance}) if more else None
+        return Page(page, next_position)
+
+
+def _parse_position(position: str) -> tuple[str, int]:
+    try:
+        data = json.loads(position)
+    except ValueError:
+        raise InvalidCursor(field="cursor") from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("k"), str)
+        or not str(data["k"]).startswith("E#")
+        or type(data.get("b")) is not int
+    ):
+        raise InvalidCursor(field="cursor")
+    return str(data["k"]), int(data["b"])
+
+
+class _DailyLimits(_Repo):
+    def add(self, user_id: str, day: str, amount: Money, limit: Money) -> None:
+        headroom = limit.minor - amount.minor
+        # A missing total passes only when the amount alone fits.
+        condition = "attribute_not_exists(#t) OR #t <= :h" if headroom >= 0 else "#t <= :h"
+        expires = datetime.fromisoformat(day).replace(tzinfo=UTC) + LIMIT_COUNTER_RETENTION
+        update = {
+            "Update": {
+                "TableName": self._t.daily_limits,
+                "Key": {"user_id": _s(user_id), "day_currency": _s(f"{day}#{amount.currency}")},
+                "UpdateExpression": "SET #ttl = :ttl ADD #t :a",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#t": "total", "#ttl": "ttl"},
+                "ExpressionAttributeValues": {":a": _n(amount.minor), ":h": _n(headroom), ":ttl": _n(_epoch(expires))},
+            }
+        }
+        self._uow.buffer([update], lambda _: LimitExceeded(f"This goes over the daily transfer limit of {limit}."))
+
+    def total(self, user_id: str, day: str, currency: str) -> Money:
+        item = self._store.get_item(
+            self._t.daily_limits, {"user_id": _s(user_id), "day_currency": _s(f"{day}#{currency}")}
+        )
+        return Money(0 if item is None else _int(item, "total"), currency)
+
+
+class _Idempotency(_Repo):
+    def claim(self, record: IdempotencyRecord) -> None:
+        key = {"user_id": _s(record.user_id), "idempotency_key": _s(record.key)}
+
+        def explain(reasons: list[Reason]) -> Exception | None:
+            old = _old(reasons[0])
+            if old is None:  # the stored record was not returned: read it (consistent) instead
+                old = self._store.get_item(self._t.idempotency, key)
+                if old is None:
+                    return ConcurrencyConflict()
+            return DuplicateIdempotencyKey(_record_from_item(old))
+
+        put = {
+            "Put": {
+                "TableName": self._t.idempotency,
+                "Item": {
+                    **key,
+                    "operation": _s(record.operation),
+                    "fingerprint": _s(record.fingerprint),
+                    "result": _s(json.dumps(record.result, separators=(",", ":"), sort_keys=True)),
+                    "created_at": _s(_ts(record.created_at)),
+                    "expires_at": _s(_ts(record.expires_at)),
+                    "ttl": _n(_epoch(record.expires_at)),
+                },
+                # Expiry is checked here, with the record's own time as now: TTL deletes late.
+                "ConditionExpression": "attribute_not_exists(user_id) OR expires_at <= :now",
+                "ExpressionAttributeValues": {":now": _s(_ts(record.created_at))},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        self._uow.buffer([put], explain, first=True)
+
+    def get(self, user_id: str, key: str) -> IdempotencyRecord | None:
+        item = self._store.get_item(self._t.idempotency, {"user_id": _s(user_id), "idempotency_key": _s(key)})
+        return None if item is None else _record_from_item(item)
+
+
+class _Products(_Repo):
+    def get(self, product_id: str) -> Product | None:
+        item = self._store.get_item(self._t.products, {"product_id": _s(product_id)})
+        return None if item is None else _product_from_item(item)
+
+    def search(self, query: str | None, category: str | None, limit: int, position: str | None) -> Page[Product]:
+        """A filtered Scan of the catalog (the one Scan anywhere; no account or ledger path scans)."""
+        conditions: list[str] = []
+        values: dict[str, Any] = {}
+        if category:
+            conditions.append("category_folded = :cat")
+            values[":cat"] = _s(fold(category))
+        for i, word in enumerate(fold(query or "").split()):
+            conditions.append(f"contains(search_text, :w{i})")
+            values[f":w{i}"] = _s(word)
+        params: dict[str, Any] = {"TableName": self._t.products, "ConsistentRead": True}
+        if conditions:
+            params["FilterExpression"] = " AND ".join(conditions)
+            params["ExpressionAttributeValues"] = values
+        products: list[Product] = []
+        while True:
+            response = self._store.call("scan", **params)
+            products.extend(_product_from_item(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        rows = sorted(
+            (p for p in products if (position is None or p.product_id > position) and p.matches(query, category)),
+            key=lambda p: p.product_id,
+        )
+        items = rows[:limit]
+        return Page(items, items[-1].product_id if len(rows) > limit else None)
+
+    def add(self, product: Product) -> None:
+        put = {
+            "Put": {
+                "TableName": self._t.products,
+                "Item": _product_item(product),
+                "ConditionExpression": "attribute_not_exists(product_id)",
+            }
+        }
+        self._uow.buffer([put], _no_op)
+
+    def _change(self, product_id: str, update: str, condition: str, quantity: int, error: Exception) -> None:
+        def explain(reasons: list[Reason]) -> Exception | None:
+            return ProductNotFound(field="product_id") if _old(reasons[0]) is None else error
+
+        change = {
+            "Update": {
+                "TableName": self._t.products,
+                "Key": {"product_id": _s(product_id)},
+                "UpdateExpression": update,
+                "ConditionExpression": f"attribute_exists(product_id) AND {condition}",
+                "ExpressionAttributeValues": {":q": _n(quantity)},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        self._uow.buffer([change], explain)
+
+    def reserve(self, product_id: str, quantity: int) -> None:
+        # DynamoDB conditions cannot subtract attributes, so `available` is kept beside stock and reserved.
+        self._change(
+            product_id,
+            "SET reserved = reserved + :q, available = available - :q",
+            "available >= :q",
+            quantity,
+            OutOfStock(),
+        )
+
+    def release(self, product_id: str, quantity: int) -> None:
+        self._change(
+            product_id,
+            "SET reserved = reserved - :q, available = available + :q",
+            "reserved >= :q",
+            quantity,
+            ConcurrencyConflict("The reservation is no longer held."),
+        )
+
+    def commit_reserved(self, product_id: str, quantity: int) -> None:
+        self._change(
+            product_id,
+            "SET reserved = reserved - :q, stock = stock - :q",
+            "reserved >= :q AND stock >= :q",
+            quantity,
+            ConcurrencyConflict("The reservation is no longer held."),
+        )
+
+
+class _Orders(_Repo):
+    def get(self, user_id: str, order_id: str) -> Order | None:
+        item = self._store.get_item(self._t.orders, {"user_id": _s(user_id), "order_id": _s(order_id)})
+        return None if item is None else _order_from_item(item)
+
+    def list_for_user(self, user_id: str, limit: int, position: str | None) -> Page[Order]:
+        params: dict[str, Any] = {
+            "TableName": self._t.orders,
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": _s(user_id)},
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            "Limit": limit + 1,
+        }
+        if position is not None:
+            params["KeyConditionExpression"] = "user_id = :u AND order_id < :p"
+            params["ExpressionAttributeValues"][":p"] = _s(position)
+        rows = [_order_from_item(item) for item in self._store.call("query", **params).get("Items", [])]
+        items = rows[:limit]
+        return Page(items, items[-1].order_id if len(rows) > limit else None)
+
+    def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
+        response = self._store.call(
+            "query",
+            TableName=self._t.orders,
+            IndexName=PENDING_ORDERS_INDEX,
+            KeyConditionExpression="#p = :p AND created_key < :cut",
+            ExpressionAttributeNames={"#p": "pending"},
+            ExpressionAttributeValues={":p": _s(PENDING), ":cut": _s(_ts(cutoff))},
+            Limit=limit,
+        )
+        orders = [_order_from_item(item) for item in response.get("Items", [])]
+        return [o for o in orders if o.status == PENDING]
+
+    def add(self, order: Order) -> None:
+        put = {
+            "Put": {
+                "TableName": self._t.orders,
+                "Item": _order_item(order),
+                "ConditionExpression": "attribute_not_exists(user_id)",
+            }
+        }
+        self._uow.buffer([put], lambda _: ConcurrencyConflict("That order already exists."))
+
+    def update(self, order: Order) -> None:
+        put = {
+            "Put": {
+                "TableName": self._t.orders,
+                "Item": _order_item(order),
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":v": _n(order.version - 1)},
+            }
+        }
+        self._uow.buffer([put], lambda _: ConcurrencyConflict())
+
+
+class _Inbox(_Repo):
+    def mark_processed(self, consumer: str, event_id: str) -> None:
+        put = {
+            "Put": {
+                "TableName": self._t.processed,
+                "Item": {"consumer": _s(consumer), "event_id": _s(event_id)},
+                "ConditionExpression": "attribute_not_exists(consumer)",
+            }
+        }
+        self._uow.buffer([put], lambda _: EventAlreadyProcessed(consumer, event_id), first=True)
+
+
+class _Outbox(_Repo):
+    def add(self, event: DomainEvent) -> None:
+        put = {
+            "Put": {
+                "TableName": self._t.outbox,
+                "Item": {
+                    "event_id": _s(event.event_id),
+                    "type": _s(event.type),
+                    "user_id": _s(event.user_id),
+                    "detail": _s(json.dumps(event.to_detail(), separators=(",", ":"))),
+                    "occurred_at": _s(_ts(event.occurred_at)),
+                    "pending": _s(PENDING),
+                    "pending_key": _s(f"{_ts(event.occurred_at)}#{event.event_id}"),
+                    "ttl": _n(_epoch(event.occurred_at + OUTBOX_RETENTION)),
+                },
+            }
+        }
+        self._uow.buffer([put], _never_fails)

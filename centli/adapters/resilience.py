@@ -1,0 +1,129 @@
+"""Generic resilience for calls to a remote dependency: a circuit breaker and a jittered retry.
+
+The breaker is per dependency and thread-safe. It is *closed* while calls
+succeed; after ``failure_threshold`` consecutive failures it *opens* and every
+call fails fast with :class:`DependencyUnavailable` (503) without touching the
+dependency. After ``reset_timeout`` seconds it lets exactly one *half-open*
+probe through: success closes it, failure opens it again. The clock is
+injectable so tests move time by hand.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Final, Literal, TypeVar
+
+from centli.domain.errors import DependencyUnavailable
+
+T = TypeVar("T")
+State = Literal["closed", "open", "half-open"]
+
+CLOSED: Final = "closed"
+OPEN: Final = "open"
+HALF_OPEN: Final = "half-open"
+
+
+def _always(_: BaseException) -> bool:
+    return True
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        name: str,
+        *,
+        failure_threshold: int = 5,
+        reset_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if failure_threshold < 1 or reset_timeout <= 0:
+            raise ValueError("failure_threshold must be >= 1 and reset_timeout > 0")
+        self.name = name
+        self._threshold = failure_threshold
+        self._reset_timeout = reset_timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: State = "closed"
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probing = False
+
+    @property
+    def state(self) -> State:
+        with self._lock:
+            if self._state == "open" and self._clock() - self._opened_at >= self._reset_timeout:
+                return "half-open"
+            return self._state
+
+    def call(self, operation: Callable[[], T], *, is_failure: Callable[[BaseException], bool] = _always) -> T:
+        """Run ``operation`` through the breaker.
+
+        An exception for which ``is_failure`` is False (a business answer such
+        as a failed condition) proves the dependency is up and counts as a success.
+        """
+        probe = self._admit()
+        try:
+            result = operation()
+        except BaseException as error:
+            if is_failure(error):
+                self._record_failure(probe)
+            else:
+                self._record_success()
+            raise
+        self._record_success()
+        return result
+
+    def _admit(self) -> bool:
+        """True when this call is the half-open probe; raises when the circuit is open."""
+        with self._lock:
+            if self._state == "closed":
+                return False
+            if self._state == "open":
+                if self._clock() - self._opened_at < self._reset_timeout:
+                    raise DependencyUnavailable()
+                self._state = "half-open"
+            if self._probing:  # half-open: one probe at a time, the rest fail fast
+                raise DependencyUnavailable()
+            self._probing = True
+            return True
+
+    def _record_success(self) -> None:
+        with self._lock:
+            self._state = "closed"
+            self._failures = 0
+            self._probing = False
+
+    def _record_failure(self, probe: bool) -> None:
+        with self._lock:
+            self._failures += 1
+            if probe or self._state == "half-open" or self._failures >= self._threshold:
+                self._state = "open"
+                self._opened_at = self._clock()
+                self._probing = False
+
+
+def retry_with_jitter(
+    operation: Callable[[], T],
+    *,
+    should_retry: Callable[[BaseException], bool],
+    attempts: int = 4,
+    base_delay: float = 0.01,
+    max_delay: float = 0.25,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+) -> T:
+    """Run ``operation``; retry what ``should_retry`` accepts with full-jitter exponential backoff.
+
+    The last failure is re-raised once ``attempts`` are used up.
+    """
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except Exception as error:
+            if attempt == attempts - 1 or not should_retry(error):
+                raise
+            sleep(rng() * min(max_delay, base_delay * 2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,112 @@
+"""template.yaml: the tables of centli/adapters/dynamodb/schema.py, the functions and wiring; cfn-lint clean."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cfnlint.api
+import pytest
+from cfnlint.decode import cfn_yaml
+
+from centli.adapters.dynamodb import TableNames
+from centli.adapters.dynamodb.schema import LOGICAL_IDS, TABLES
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+def plain(node: Any) -> Any:
+    """cfn-lint's YAML nodes as plain dicts and lists (for exact comparison)."""
+    return json.loads(json.dumps(node))
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = plain(cfn_yaml.loads(TEMPLATE_PATH.read_text()))
+    return loaded
+
+
+def of_type(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == type_}
+
+
+def test_cfn_lint_finds_nothing() -> None:
+    matches = cfnlint.api.lint(TEMPLATE_PATH.read_text())
+    assert [str(m) for m in matches] == []
+
+
+def test_tables_are_exactly_the_schema_definitions(template: dict[str, Any]) -> None:
+    tables = of_type(template, "AWS::DynamoDB::Table")
+    defaults = TableNames()
+    assert set(tables) == set(LOGICAL_IDS.values())
+    for table in TABLES:
+        resource = tables[LOGICAL_IDS[table.field]]
+        assert resource["Properties"] == table.properties(getattr(defaults, table.field)), table.field
+        assert resource["DeletionPolicy"] == "Retain"
+
+
+def test_seed_layout_and_outbox_stream(template: dict[str, Any]) -> None:
+    tables = {r["Properties"]["TableName"]: r["Properties"] for r in of_type(template, "AWS::DynamoDB::Table").values()}
+    accounts = tables["centli-accounts"]
+    assert accounts["KeySchema"] == [
+        {"AttributeName": "user_id", "KeyType": "HASH"},
+        {"AttributeName": "account_id", "KeyType": "RANGE"},
+    ]
+    assert [i["IndexName"] for i in tables["centli-transactions"]["GlobalSecondaryIndexes"]] == [
+        "user_id-timestamp-index"
+    ]
+    assert tables["centli-outbox"]["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert tables["centli-idempotency"]["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert {p["BillingMode"] for p in tables.values()} == {"PAY_PER_REQUEST"}
+
+
+def test_functions_read_every_table_name_from_the_template(template: dict[str, Any]) -> None:
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+    functions = of_type(template, "AWS::Serverless::Function")
+    assert {name: f["Properties"]["Handler"] for name, f in functions.items()} == {
+        "CoreBankingFunction": "centli.entrypoints.aws_lambda.core_banking_handler",
+        "MarketplaceFunction": "centli.entrypoints.aws_lambda.marketplace_handler",
+    }
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.12"
+    variables = globals_["Environment"]["Variables"]
+    assert variables["CENTLI_BACKEND"] == "dynamodb"
+    # What TableNames.from_env reads, resolved through the template's Refs, is every default name.
+    physical = {
+        logical: r["Properties"]["TableName"] for logical, r in of_type(template, "AWS::DynamoDB::Table").items()
+    }
+    environ = {
+        name: physical[value["Ref"]]
+        for name, value in variables.items()
+        if isinstance(value, dict) and value.get("Ref") in physical
+    }
+    assert TableNames.from_env(environ) == TableNames()
+    assert len(environ) == len(TABLES)
+
+
+def test_least_privilege_dynamodb_policies(template: dict[str, Any]) -> None:
+    functions = of_type(template, "AWS::Serverless::Function")
+    for name, function in functions.items():
+        statements = [s for policy in function["Properties"]["Policies"] for s in policy["Statement"]]
+        actions = {a for s in statements for a in s["Action"]}
+        assert not any(a.endswith("*") for a in actions), name
+        assert "dynamodb:DeleteItem" not in actions and "dynamodb:DeleteTable" not in actions
+        scanned = [s["Resource"] for s in statements if "dynamodb:Scan" in s["Action"]]
+        assert scanned in ([], [[{"Fn::GetAtt": ["ProductsTable", "Arn"]}]]), name
+        for statement in statements:
+            assert statement["Resource"] != "*", name
+
+
+def test_bus_queue_and_bedrock_permissions(template: dict[str, Any]) -> None:
+    buses = of_type(template, "AWS::Events::EventBus")
+    assert [b["Properties"]["Name"] for b in buses.values()] == ["centli-event-bus"]
+    assert len(of_type(template, "AWS::SQS::Queue")) == 1
+    permissions = of_type(template, "AWS::Lambda::Permission").values()
+    granted = {
+        p["Properties"]["FunctionName"]["Fn::GetAtt"][0]
+        for p in permissions
+        if p["Properties"]["Principal"] == "bedrock.amazonaws.com"
+        and p["Properties"]["Action"] == "lambda:InvokeFunction"
+    }
+    assert granted == {"CoreBankingFunction", "MarketplaceFunction"}
