@@ -45,11 +45,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from centli.adapters.buffered import BufferedUnitOfWork
 from centli.adapters.dynamodb.schema import PENDING_ORDERS_INDEX, PENDING_OUTBOX_INDEX, TableNames
 from centli.adapters.resilience import CircuitBreaker, retry_with_jitter
 from centli.domain.catalog import Product, fold
@@ -80,7 +80,7 @@ from centli.domain.ledger import (
 from centli.domain.loading import BankData, LoadReport, Progress
 from centli.domain.money import Money
 from centli.domain.orders import Order
-from centli.ports.faults import AFTER_COMMIT, BEFORE_COMMIT, FaultPoints, NoFaults
+from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
 if TYPE_CHECKING:
@@ -582,12 +582,11 @@ def _event_from_item(item: Item) -> DomainEvent:
 
 
 # the unit of work -----------------------------------------------------------------
-class DynamoUnitOfWork:
+class DynamoUnitOfWork(BufferedUnitOfWork[_Intent]):
     def __init__(self, store: DynamoStore) -> None:
+        super().__init__()
         self.store = store
         self.tables = store.tables
-        self._first: list[_Intent] = []  # idempotency and inbox guards: they take precedence
-        self._intents: list[_Intent] = []
         self.accounts = _Accounts(self)
         self.beneficiaries = _Beneficiaries(self)
         self.ledger = _Ledger(self)
@@ -598,29 +597,14 @@ class DynamoUnitOfWork:
         self.inbox = _Inbox(self)
         self.outbox = _Outbox(self)
 
-    def buffer(self, items: list[Item], explain: Explain, *, first: bool = False) -> None:
-        (self._first if first else self._intents).append(_Intent(items, explain))
+    def buffer_items(self, items: list[Item], explain: Explain, *, first: bool = False) -> None:
+        self.buffer(_Intent(items, explain), first=first)
 
-    def __enter__(self) -> Self:
-        return self
+    def _fault_points(self) -> FaultPoints:
+        return self.store.faults
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.rollback()
-
-    def commit(self) -> None:
-        intents = [*self._first, *self._intents]
-        self.rollback()
-        if not intents:
-            return
-        self.store.faults.check(BEFORE_COMMIT)
-        self.store.transact(intents)
-        self.store.faults.check(AFTER_COMMIT)
-
-    def rollback(self) -> None:
-        self._first = []
-        self._intents = []
+    def _apply(self, writes: list[_Intent]) -> None:
+        self.store.transact(writes)
 
 
 def _never_fails(_: list[Reason]) -> Exception | None:
@@ -664,7 +648,7 @@ class _Accounts(_Repo):
             }
             for table, item in _opening_items(self._t, account)
         ]
-        self._uow.buffer(items, _no_op)
+        self._uow.buffer_items(items, _no_op)
 
     def require(self, user_id: str, account_id: str, minimum: Money) -> None:
         def explain(reasons: list[Reason]) -> Exception | None:
@@ -684,7 +668,7 @@ class _Accounts(_Repo):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        self._uow.buffer([check], explain)
+        self._uow.buffer_items([check], explain)
 
 
 class _Beneficiaries(_Repo):
@@ -705,7 +689,7 @@ class _Beneficiaries(_Repo):
 
     def add(self, beneficiary: Beneficiary) -> None:
         put = {"Put": {"TableName": self._t.beneficiaries, "Item": _beneficiary_item(beneficiary)}}
-        self._uow.buffer([put], _never_fails)
+        self._uow.buffer_items([put], _never_fails)
 
 
 class _Ledger(_Repo):
@@ -805,7 +789,7 @@ class _Ledger(_Repo):
                 return InsufficientFunds()
             return ConcurrencyConflict()
 
-        self._uow.buffer(items, explain)
+        self._uow.buffer_items(items, explain)
 
     def get_transfer(self, user_id: str, transfer_id: str) -> Transfer | None:
         item = self._store.get_item(self._t.transfers, {"user_id": _s(user_id), "transfer_id": _s(transfer_id)})
@@ -873,7 +857,9 @@ class _DailyLimits(_Repo):
                 "ExpressionAttributeValues": {":a": _n(amount.minor), ":h": _n(headroom), ":ttl": _n(_epoch(expires))},
             }
         }
-        self._uow.buffer([update], lambda _: LimitExceeded(f"This goes over the daily transfer limit of {limit}."))
+        self._uow.buffer_items(
+            [update], lambda _: LimitExceeded(f"This goes over the daily transfer limit of {limit}.")
+        )
 
     def total(self, user_id: str, day: str, currency: str) -> Money:
         item = self._store.get_item(
@@ -912,7 +898,7 @@ class _Idempotency(_Repo):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        self._uow.buffer([put], explain, first=True)
+        self._uow.buffer_items([put], explain, first=True)
 
     def get(self, user_id: str, key: str) -> IdempotencyRecord | None:
         item = self._store.get_item(self._t.idempotency, {"user_id": _s(user_id), "idempotency_key": _s(key)})
@@ -960,7 +946,7 @@ class _Products(_Repo):
                 "ConditionExpression": "attribute_not_exists(product_id)",
             }
         }
-        self._uow.buffer([put], _no_op)
+        self._uow.buffer_items([put], _no_op)
 
     def _change(self, product_id: str, update: str, condition: str, quantity: int, error: Exception) -> None:
         def explain(reasons: list[Reason]) -> Exception | None:
@@ -976,7 +962,7 @@ class _Products(_Repo):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
         }
-        self._uow.buffer([change], explain)
+        self._uow.buffer_items([change], explain)
 
     def reserve(self, product_id: str, quantity: int) -> None:
         # DynamoDB conditions cannot subtract attributes, so `available` is kept beside stock and reserved.
@@ -1049,7 +1035,7 @@ class _Orders(_Repo):
                 "ConditionExpression": "attribute_not_exists(user_id)",
             }
         }
-        self._uow.buffer([put], lambda _: ConcurrencyConflict("That order already exists."))
+        self._uow.buffer_items([put], lambda _: ConcurrencyConflict("That order already exists."))
 
     def update(self, order: Order) -> None:
         put = {
@@ -1061,7 +1047,7 @@ class _Orders(_Repo):
                 "ExpressionAttributeValues": {":v": _n(order.version - 1)},
             }
         }
-        self._uow.buffer([put], lambda _: ConcurrencyConflict())
+        self._uow.buffer_items([put], lambda _: ConcurrencyConflict())
 
 
 class _Inbox(_Repo):
@@ -1073,7 +1059,7 @@ class _Inbox(_Repo):
                 "ConditionExpression": "attribute_not_exists(consumer)",
             }
         }
-        self._uow.buffer([put], lambda _: EventAlreadyProcessed(consumer, event_id), first=True)
+        self._uow.buffer_items([put], lambda _: EventAlreadyProcessed(consumer, event_id), first=True)
 
 
 class _Outbox(_Repo):
@@ -1093,4 +1079,4 @@ class _Outbox(_Repo):
                 },
             }
         }
-        self._uow.buffer([put], _never_fails)
+        self._uow.buffer_items([put], _never_fails)

@@ -11,9 +11,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from centli.adapters.buffered import BufferedUnitOfWork
 from centli.domain.catalog import Product
 from centli.domain.errors import (
     AccountNotFound,
@@ -38,7 +38,7 @@ from centli.domain.ledger import (
 from centli.domain.loading import BankData, LoadReport, Progress, load_through_unit_of_work
 from centli.domain.money import Money
 from centli.domain.orders import Order
-from centli.ports.faults import AFTER_COMMIT, BEFORE_COMMIT, FaultPoints, NoFaults
+from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
 Key = tuple[str, ...]
@@ -100,9 +100,8 @@ class InMemoryStore:
 class _Stage:
     """A copy-on-write overlay of the store used while a commit checks its guards."""
 
-    def __init__(self, store: InMemoryStore, now: datetime | None) -> None:
+    def __init__(self, store: InMemoryStore) -> None:
         self.store = store
-        self.now = now
         self.writes: dict[tuple[str, Key], Any] = {}
         self.new_entries: list[LedgerEntry] = []
         self.new_events: list[DomainEvent] = []
@@ -126,12 +125,10 @@ class _Stage:
 Operation = Callable[[_Stage], None]
 
 
-class InMemoryUnitOfWork:
+class InMemoryUnitOfWork(BufferedUnitOfWork[Operation]):
     def __init__(self, store: InMemoryStore) -> None:
+        super().__init__()
         self._store = store
-        self._first: list[Operation] = []  # idempotency and inbox guards: checked before all else
-        self._ops: list[Operation] = []
-        self._now: datetime | None = None
         self.accounts = _Accounts(self)
         self.beneficiaries = _Beneficiaries(self)
         self.ledger = _Ledger(self)
@@ -146,35 +143,16 @@ class InMemoryUnitOfWork:
     def store(self) -> InMemoryStore:
         return self._store
 
-    def buffer(self, op: Operation, *, first: bool = False) -> None:
-        (self._first if first else self._ops).append(op)
+    def _fault_points(self) -> FaultPoints:
+        return self._store.faults
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.rollback()
-
-    def commit(self) -> None:
-        ops = [*self._first, *self._ops]
-        self.rollback()
-        if not ops:
-            return
-        store = self._store
-        with store.lock:
-            store.faults.check(BEFORE_COMMIT)
-            stage = _Stage(store, self._now)
-            for op in ops:
-                op(stage)
+    def _apply(self, writes: list[Operation]) -> None:
+        with self._store.lock:
+            stage = _Stage(self._store)
+            for write in writes:
+                write(stage)
             stage.apply()
-            store.commits += 1
-        store.faults.check(AFTER_COMMIT)
-
-    def rollback(self) -> None:
-        self._first = []
-        self._ops = []
+            self._store.commits += 1
 
 
 class _Repo:

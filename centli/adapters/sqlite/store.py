@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn
 
+from centli.adapters.buffered import BufferedUnitOfWork
 from centli.adapters.sqlite.schema import migrate
 from centli.domain.catalog import Product
 from centli.domain.errors import (
@@ -52,7 +52,7 @@ from centli.domain.ledger import (
 from centli.domain.loading import BankData, LoadReport, Progress, load_through_unit_of_work
 from centli.domain.money import Money
 from centli.domain.orders import Order
-from centli.ports.faults import AFTER_COMMIT, BEFORE_COMMIT, FaultPoints, NoFaults
+from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
 #: How long a writer waits for the file's write lock before giving up (503), in seconds.
@@ -230,13 +230,12 @@ class SqliteStore:
 Operation = Callable[[sqlite3.Connection], None]
 
 
-class SqliteUnitOfWork:
+class SqliteUnitOfWork(BufferedUnitOfWork[Operation]):
     """Holds a pooled connection only while a statement or the commit runs, so none is ever leaked."""
 
     def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
         self._store = store
-        self._first: list[Operation] = []  # idempotency and inbox guards: checked before all else
-        self._ops: list[Operation] = []
         self.accounts = _Accounts(self)
         self.beneficiaries = _Beneficiaries(self)
         self.ledger = _Ledger(self)
@@ -247,35 +246,22 @@ class SqliteUnitOfWork:
         self.inbox = _Inbox(self)
         self.outbox = _Outbox(self)
 
-    def buffer(self, op: Operation, *, first: bool = False) -> None:
-        (self._first if first else self._ops).append(op)
-
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._store.connection() as connection:
             return connection.execute(sql, params).fetchall()
 
-    def __enter__(self) -> Self:
-        return self
+    def _fault_points(self) -> FaultPoints:
+        return self._store.faults
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.rollback()
-
-    def commit(self) -> None:
-        ops = [*self._first, *self._ops]
-        self.rollback()
-        if not ops:
-            return
-        self._store.faults.check(BEFORE_COMMIT)
+    def _apply(self, writes: list[Operation]) -> None:
         with self._store.connection() as connection, self._store.writer():
             try:
                 connection.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as busy:
                 raise DependencyUnavailable() from busy
             try:
-                for op in ops:
-                    op(connection)
+                for write in writes:
+                    write(connection)
                 connection.execute("COMMIT")
             except BaseException as failure:
                 if connection.in_transaction:
@@ -283,11 +269,6 @@ class SqliteUnitOfWork:
                 if isinstance(failure, sqlite3.OperationalError):
                     raise DependencyUnavailable() from failure
                 raise
-        self._store.faults.check(AFTER_COMMIT)
-
-    def rollback(self) -> None:
-        self._first = []
-        self._ops = []
 
 
 class _Repo:
