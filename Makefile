@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck unit integration schemas lock bench clean
+.PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,16 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .centli
+
+# The Lambda bundle that template.yaml's CodeUri points at: runtime dependencies
+# (pinned by requirements.lock, wheels for the Lambda platform) plus the package.
+LAMBDA_DIR := build/lambda
+LAMBDA_PLATFORM ?= manylinux2014_aarch64
+LAMBDA_PYTHON ?= 3.12
+lambda-package: $(STAMP)
+	rm -rf $(LAMBDA_DIR) && mkdir -p $(LAMBDA_DIR)
+	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > build/runtime-requirements.txt
+	$(BIN)/python -m pip install --quiet --target $(LAMBDA_DIR) -c requirements.lock -r build/runtime-requirements.txt \
+		--platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all:
+	$(BIN)/python -m pip install --quiet --target $(LAMBDA_DIR) --no-deps .
+	@du -sh $(LAMBDA_DIR)
