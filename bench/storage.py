@@ -1,12 +1,13 @@
 """getBalance, listTransactions and createTransfer on every storage adapter, side by side in one run.
 
-    .venv/bin/python bench/storage.py [--ops 100]
+    PYTHONPATH=. .venv/bin/python bench/storage.py [--ops 100] [--threads 4] [--per-thread 50]
 
-Adapters: memory; SQLite when ``centli.adapters.sqlite`` imports; DynamoDB over
-HTTP to a moto server this script starts on 127.0.0.1. Operations are
-interleaved round-robin across adapters so they share the machine's state.
-Prints p50/p99 (ms) per operation and adapter, and for DynamoDB the HTTP
-requests sent per operation (counted with a botocore ``before-send`` hook).
+Adapters: memory, SQLite, and DynamoDB over HTTP to a moto server this script
+starts on 127.0.0.1. Operations are interleaved round-robin across adapters so
+they share the machine's state. Prints p50/p99 (ms) per operation and adapter,
+for DynamoDB the HTTP requests sent per operation (counted with a botocore
+``before-send`` hook), and the throughput of transfers under contention
+(several threads moving money between the same two hot accounts).
 
 moto is a functional fake, not DynamoDB: its latencies are its own Python
 code (it deep-copies every table a transaction touches, so writes slow down as
@@ -17,10 +18,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import statistics
 import tempfile
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -71,35 +71,21 @@ def memory() -> Subject:
     return Subject("memory", store.unit_of_work, store.load)
 
 
-def sqlite(workdir: Path) -> Subject | None:
-    try:
-        from centli.adapters.sqlite import SqliteStore
-    except ImportError:
-        return None
+def sqlite(workdir: Path) -> Subject:
+    from centli.adapters.sqlite import SqliteStore
+
     store = SqliteStore(workdir / "bench.db")
     return Subject("sqlite", store.unit_of_work, store.load)
 
 
 def dynamodb() -> Subject:
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
+    # The tests' moto server: one request at a time, as moto is not thread-safe (see its docstring).
     from centli.adapters.dynamodb import DynamoStore, TableNames, make_dynamodb_client
     from centli.adapters.dynamodb.schema import create_tables
+    from tests.integration.moto_server import moto_endpoint
 
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    }.items():
-        os.environ.setdefault(name, value)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    client = make_dynamodb_client(f"http://127.0.0.1:{port}")
+    client = make_dynamodb_client(moto_endpoint())
     requests: Counter[str] = Counter()
     client.meta.events.register(
         "before-send.dynamodb", lambda request, **_: requests.update([request.headers.get("X-Amz-Target", b"")])
@@ -115,16 +101,36 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def run(ops: int) -> None:
+def transfer(source_first: bool, key: str) -> CreateTransfer:
+    source, target = ("acc-0001", "acc-0003") if source_first else ("acc-0003", "acc-0001")
+    return CreateTransfer("u-ana", source, "1.00", key, to_account_id=target)
+
+
+def throughput(subject: Subject, threads: int, per_thread: int) -> float:
+    """Transfers per second with ``threads`` threads contending for the same two accounts."""
+
+    def work(worker: int) -> None:
+        for i in range(per_thread):
+            subject.app.banking.create_transfer(transfer(i % 2 == 0, f"contend-{worker}-{i}"))
+
+    workers = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+    started = perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return threads * per_thread / (perf_counter() - started)
+
+
+def run(ops: int, threads: int, per_thread: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        subjects = [s for s in (memory(), sqlite(Path(tmp)), dynamodb()) if s is not None]
+        subjects = [memory(), sqlite(Path(tmp)), dynamodb()]
         for n in range(ops):
-            source, target = ("acc-0001", "acc-0003") if n % 2 == 0 else ("acc-0003", "acc-0001")
             for subject in subjects:
                 banking = subject.app.banking
                 subject.measure("getBalance", lambda b=banking: b.get_balance("u-ana", "acc-0001"))
                 subject.measure("listTransactions", lambda b=banking: b.list_transactions("u-ana", "acc-0001", 20))
-                command = CreateTransfer("u-ana", source, "1.00", f"bench-{n}", to_account_id=target)
+                command = transfer(n % 2 == 0, f"bench-{n}")
                 subject.measure("createTransfer", lambda b=banking, c=command: b.create_transfer(c))
         print(f"{ops} operations of each kind per adapter, interleaved; latency in ms")
         print(f"{'operation':<18}{'adapter':<18}{'p50':>9}{'p99':>9}{'requests/op':>13}")
@@ -141,9 +147,15 @@ def run(ops: int) -> None:
         for subject in subjects[1:]:
             ratios = ", ".join(f"{op} x{statistics.median(subject.timings[op]) / base[op]:.0f}" for op in OPERATIONS)
             print(f"p50 of {subject.name} vs memory: {ratios}")
+        print(f"transfers under contention ({threads} threads x {per_thread}, two hot accounts):")
+        for subject in subjects:
+            print(f"  {subject.name:<18}{throughput(subject, threads, per_thread):>10.0f} transfers/s")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--ops", type=int, default=100)
-    run(parser.parse_args().ops)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--per-thread", type=int, default=50)
+    args = parser.parse_args()
+    run(args.ops, args.threads, args.per_thread)

@@ -42,7 +42,8 @@ def make_bank(backend: Backend, document: dict[str, Any] | None = None, policy: 
 
 @pytest.fixture
 def bank_document() -> dict[str, Any]:
-    return json.loads(json.dumps(demo_bank()))
+    document: dict[str, Any] = json.loads(json.dumps(demo_bank()))
+    return document
 
 
 @pytest.fixture
