@@ -56,6 +56,14 @@ def test_each_read_is_one_request(bank: Bank, counter: RequestCounter) -> None:
     assert [a.account_id for a in accounts] == ["acc-0001", "acc-0003"]
     assert sent == {"Query": 1}
 
+    beneficiaries, sent = counter.during(lambda: banking.list_beneficiaries("u-ana"))
+    assert [b.beneficiary_id for b in beneficiaries] == ["ben-mama"]
+    assert sent == {"Query": 1}
+
+    product, sent = counter.during(lambda: bank.app.marketplace.get_product("p-100"))
+    assert product.price.to_decimal_string() == "499.00"
+    assert sent == {"GetItem": 1}
+
     account, sent = counter.during(lambda: banking.get_balance("u-ana", "acc-0001"))
     assert account.balance.to_decimal_string() == "25000.00"
     assert sent == {"GetItem": 1}
