@@ -1,0 +1,93 @@
+"""AgentCore Gateway REQUEST interceptor: carries the validated customer identity to the tools.
+
+Deployed on the gateway as its REQUEST interceptor with ``passRequestHeaders:
+true``. The gateway's inbound authorizer (``CUSTOM_JWT``) has already
+validated the caller's access token (signature, issuer, audience, expiry)
+before this runs, so the token's claims are read here without verifying the
+signature again. For every ``tools/call`` the interceptor removes any
+``centli_identity`` argument (the model may have written one) and adds a
+short-lived assertion of the claim named by ``CENTLI_AGENTCORE_IDENTITY_CLAIM``
+(default ``sub``), signed with ``CENTLI_AGENTCORE_IDENTITY_SECRET``, the key the
+action-group functions verify with. Other MCP methods pass through unchanged.
+A call without a usable identity is answered by the gateway with a JSON-RPC
+error and never reaches a tool. It fails closed when the secret is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, issue_assertion
+
+OUTPUT_VERSION: Final = "1.0"
+SECRET_VARIABLE: Final = "CENTLI_AGENTCORE_IDENTITY_SECRET"  # noqa: S105 - a variable name
+CLAIM_VARIABLE: Final = "CENTLI_AGENTCORE_IDENTITY_CLAIM"
+#: One tool call, not a session: the functions refuse anything over 300 s.
+ASSERTION_SECONDS: Final = 60
+#: JSON-RPC "invalid request" code, as the gateway would use for a refused call.
+_REFUSED: Final = -32600
+
+
+def handler(event: object, context: object, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if environ is None else environ
+    request = _gateway_request(event)
+    body = request.get("body") if request else None
+    if request is None or not isinstance(body, dict):
+        return _refuse(None, "The request could not be read.")
+    if body.get("method") != "tools/call":
+        return _forward(body)
+    secret = env.get(SECRET_VARIABLE, "").encode("utf-8")
+    if len(secret) < 16:
+        return _refuse(body.get("id"), "Tool calls are not available: no identity key is configured.")
+    customer = _claim(request.get("headers"), env.get(CLAIM_VARIABLE) or "sub")
+    params = body.get("params")
+    if customer is None or not isinstance(params, dict):
+        return _refuse(body.get("id"), "The caller's identity is missing.")
+    arguments = params.get("arguments")
+    arguments = dict(arguments) if isinstance(arguments, dict) else {}
+    arguments.pop(IDENTITY_ARGUMENT, None)
+    arguments[IDENTITY_ARGUMENT] = issue_assertion(secret, customer, int(time.time()), ASSERTION_SECONDS)
+    return _forward({**body, "params": {**params, "arguments": arguments}})
+
+
+def _gateway_request(event: object) -> dict[str, Any] | None:
+    if not isinstance(event, dict) or not isinstance(event.get("mcp"), dict):
+        return None
+    request = event["mcp"].get("gatewayRequest")
+    return request if isinstance(request, dict) else None
+
+
+def _claim(headers: object, name: str) -> str | None:
+    """The claim ``name`` of the bearer token the gateway already validated."""
+    if not isinstance(headers, dict):
+        return None
+    authorization = next((v for k, v in headers.items() if str(k).lower() == "authorization"), None)
+    if not isinstance(authorization, str) or not authorization.lower().startswith("bearer "):
+        return None
+    parts = authorization[7:].strip().split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    value = claims.get(name) if isinstance(claims, dict) else None
+    return value if isinstance(value, str) and value.strip() == value and 0 < len(value) <= 64 else None
+
+
+def _forward(body: dict[str, Any]) -> dict[str, Any]:
+    return {"interceptorOutputVersion": OUTPUT_VERSION, "mcp": {"transformedGatewayRequest": {"body": body}}}
+
+
+def _refuse(request_id: object, message: str) -> dict[str, Any]:
+    error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": _REFUSED, "message": message}}
+    return {
+        "interceptorOutputVersion": OUTPUT_VERSION,
+        "mcp": {"transformedGatewayResponse": {"statusCode": 200, "body": error}},
+    }

@@ -1,0 +1,80 @@
+"""The gateway REQUEST interceptor turns a validated token into an identity the tools accept."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT
+from centli.entrypoints import aws_lambda
+from centli.entrypoints.agentcore_interceptor import handler
+from tests.unit.entrypoints.conftest import IDENTITY_SECRET, Harness, agentcore_context, decode
+
+ENV = {"CENTLI_AGENTCORE_IDENTITY_SECRET": IDENTITY_SECRET}
+
+
+def token(claims: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def interceptor_event(arguments: dict[str, Any], authorization: str | None, method: str = "tools/call") -> Any:
+    headers = {"Accept": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    body = {"jsonrpc": "2.0", "id": 7, "method": method}
+    if method == "tools/call":
+        body["params"] = {"name": "centli-core-banking___getBalance", "arguments": arguments}
+    return {"interceptorInputVersion": "1.0", "mcp": {"gatewayRequest": {"headers": headers, "body": body}}}
+
+
+def forwarded_arguments(output: dict[str, Any]) -> dict[str, Any]:
+    assert output["interceptorOutputVersion"] == "1.0"
+    arguments: dict[str, Any] = output["mcp"]["transformedGatewayRequest"]["body"]["params"]["arguments"]
+    return arguments
+
+
+def test_the_tool_acts_for_the_token_subject_only(harness: Harness) -> None:
+    forged = {"account_id": "acc-0001", IDENTITY_ARGUMENT: "written-by-the-model"}
+    output = handler(interceptor_event(forged, f"Bearer {token({'sub': 'u-ana'})}"), None, ENV)
+    arguments = forwarded_arguments(output)
+    assert arguments[IDENTITY_ARGUMENT] != "written-by-the-model"
+    reply = decode("agentcore", aws_lambda.core_banking_handler(arguments, agentcore_context("getBalance")))
+    assert (reply.status, reply.body["balance"]) == (200, "25000.00")
+
+    as_luis = forwarded_arguments(handler(interceptor_event(forged, f"Bearer {token({'sub': 'u-luis'})}"), None, ENV))
+    reply = decode("agentcore", aws_lambda.core_banking_handler(as_luis, agentcore_context("getBalance")))
+    assert reply.status == 404  # acc-0001 is Ana's
+
+
+def test_a_configured_claim_names_the_customer(harness: Harness) -> None:
+    env = {**ENV, "CENTLI_AGENTCORE_IDENTITY_CLAIM": "customer_id"}
+    bearer = f"Bearer {token({'sub': 'cognito-uuid', 'customer_id': 'u-ana'})}"
+    arguments = forwarded_arguments(handler(interceptor_event({"account_id": "acc-0001"}, bearer), None, env))
+    reply = decode("agentcore", aws_lambda.core_banking_handler(arguments, agentcore_context("getBalance")))
+    assert reply.body["balance"] == "25000.00"
+
+
+def test_calls_without_a_usable_identity_never_reach_a_tool() -> None:
+    for authorization in (None, "Basic abc", "Bearer not-a-jwt", f"Bearer {token({'scope': 'x'})}"):
+        output = handler(interceptor_event({"account_id": "acc-0001"}, authorization), None, ENV)
+        response = output["mcp"]["transformedGatewayResponse"]
+        assert "transformedGatewayRequest" not in output["mcp"]
+        assert response["body"]["error"]["code"] == -32600
+        assert response["body"]["id"] == 7
+    assert "transformedGatewayResponse" in handler({"mcp": {}}, None, ENV)["mcp"]
+
+
+def test_it_fails_closed_without_a_secret() -> None:
+    event = interceptor_event({"account_id": "acc-0001"}, f"Bearer {token({'sub': 'u-ana'})}")
+    for env in ({}, {"CENTLI_AGENTCORE_IDENTITY_SECRET": "short"}):
+        assert "transformedGatewayResponse" in handler(event, None, env)["mcp"]
+
+
+def test_other_mcp_methods_pass_through_untouched() -> None:
+    event = interceptor_event({}, None, method="tools/list")
+    output = handler(event, None, ENV)
+    assert output["mcp"]["transformedGatewayRequest"]["body"] == event["mcp"]["gatewayRequest"]["body"]
