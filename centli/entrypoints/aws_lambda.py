@@ -2,8 +2,10 @@
 
 The container is created at module scope; the application behind it (settings,
 store, clients) is built on the first real call, so a warm-up or a cold start
-pays only for the imports. Nothing raises out of a handler: every event gets a
-well-formed answer in its own format.
+pays only for the imports. Nothing raises out of an action-group handler: every
+event gets a well-formed answer in its own format. The saga's handlers (outbox
+relay, saga steps, sweeper) do raise on failure, so their triggers retry and
+finally dead-letter.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from centli.adapters.bedrock.events import (
     parse_event,
     render,
 )
+from centli.domain.events import EVENT_TYPES, DomainEvent
 from centli.entrypoints.container import Container
 from centli.entrypoints.logs import bind, service_logger, unbind, user_ref
 from centli.entrypoints.operations import CORE_BANKING, MARKETPLACE, Outcome, execute
@@ -103,3 +106,105 @@ def _elapsed_ms(started: float) -> float:
 
 def _fallback_call(action_group: str) -> AgentCall:
     return AgentCall(OPENAPI, None, "", "", action_group, {}, None, "", "", "")
+
+
+# the purchase saga on AWS: outbox stream -> EventBridge -> saga steps; a scheduled sweeper -----------
+def outbox_relay_handler(event: Mapping[str, Any], context: object) -> dict[str, list[dict[str, str]]]:
+    """DynamoDB Streams (outbox INSERTs) -> EventBridge, reporting only the records to retry.
+
+    A record whose image cannot be read is reported as failed too: Lambda retries
+    it, then sends it to the on-failure destination (the DLQ) instead of losing it.
+    """
+    from centli.adapters.dynamodb import event_from_stream_image
+
+    logger = service_logger("centli-outbox-relay")
+    bind(logger, correlation_id=getattr(context, "aws_request_id", None) or "outbox-relay")
+    try:
+        failed: list[str] = []
+        sequences: dict[str, list[str]] = {}  # event_id -> the stream records that carry it
+        events: list[DomainEvent] = []
+        for record in event.get("Records", []):
+            sequence = str(record["dynamodb"]["SequenceNumber"])  # without it the whole batch is retried
+            if record.get("eventName") != "INSERT":
+                continue  # MODIFY: marked published; REMOVE: expired by TTL
+            try:
+                outbox_event = event_from_stream_image(record["dynamodb"]["NewImage"])
+            except Exception:
+                logger.exception("unreadable outbox record", extra={"sequence_number": sequence})
+                failed.append(sequence)
+                continue
+            if outbox_event.event_id not in sequences:
+                events.append(outbox_event)
+            sequences.setdefault(outbox_event.event_id, []).append(sequence)
+        undelivered = {e.event_id for e in container.event_publisher().publish(events)} if events else set()
+        failed.extend(s for event_id in undelivered for s in sequences[event_id])
+        published = [e.event_id for e in events if e.event_id not in undelivered]
+        _mark_published(logger, published)
+        logger.info("outbox relayed", extra={"published": len(published), "failed": len(failed)})
+        return {"batchItemFailures": [{"itemIdentifier": s} for s in failed]}
+    except Exception:
+        logger.exception("outbox relay failed")
+        raise  # the whole batch is retried (bisected), then sent to the on-failure destination
+    finally:
+        unbind(logger)
+
+
+def _mark_published(logger: Logger, event_ids: list[str]) -> None:
+    """Empty the sparse pending index; best effort, the events are already on the bus."""
+    if not event_ids:
+        return
+    try:
+        container.store().mark_published(event_ids)
+    except Exception:
+        logger.warning("could not mark events published", exc_info=True, extra={"events": len(event_ids)})
+
+
+def saga_handler(event: Mapping[str, Any], context: object) -> dict[str, int]:
+    """One EventBridge event -> its saga steps. Raises on failure so it is retried, then dead-lettered.
+
+    Every step dedupes by event_id in the same write as its effect, so a retry is harmless.
+    """
+    logger = service_logger("centli-saga")
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        bind(logger, correlation_id=getattr(context, "aws_request_id", None) or "saga")
+        logger.error("not an EventBridge event with a detail object")
+        unbind(logger)
+        raise ValueError("EventBridge event without a detail object")
+    bind(
+        logger,
+        correlation_id=str(detail.get("correlation_id") or getattr(context, "aws_request_id", None) or "saga"),
+        event_type=str(detail.get("type")),
+        event_id=str(detail.get("event_id")),
+    )
+    try:
+        if detail.get("type") not in EVENT_TYPES:
+            logger.warning("unknown event type ignored")
+            return {"handled": 0}
+        domain_event = DomainEvent.from_detail(dict(detail))
+        handlers = container.application().bus.handlers_for(domain_event.type)
+        for step in handlers:
+            step(domain_event)
+        logger.info("saga event handled", extra={"steps": len(handlers)})
+        return {"handled": len(handlers)}
+    except Exception:
+        logger.exception("saga step failed")
+        raise
+    finally:
+        unbind(logger)
+
+
+def sweeper_handler(event: object, context: object) -> int:
+    """Scheduled: void the payment of orders stuck PENDING past the timeout; returns how many."""
+    logger = service_logger("centli-sweeper")
+    bind(logger, correlation_id=getattr(context, "aws_request_id", None) or "sweeper")
+    try:
+        app = container.application()
+        voided = app.marketplace.sweep_stuck_orders(app.banking)
+        logger.info("sweep finished", extra={"voided": voided})
+        return voided
+    except Exception:
+        logger.exception("sweep failed")
+        raise
+    finally:
+        unbind(logger)

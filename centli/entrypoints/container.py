@@ -36,9 +36,17 @@ def make_store(settings: Settings, clock: Clock) -> Any:
     return DynamoStore(make_dynamodb_client(), TableNames.from_env())
 
 
-def outbox_of(store: Any) -> Any:
-    """Stores with a local outbox are relayed in-process; on DynamoDB a stream does it."""
-    return store if hasattr(store, "pending") and hasattr(store, "mark_published") else None
+def outbox_of(store: Any, settings: Settings) -> Any:
+    """The outbox to relay in-process after each write, or None when a stream relays it (DynamoDB on AWS)."""
+    relayable = hasattr(store, "pending") and hasattr(store, "mark_published")
+    return store if relayable and settings.relays_in_process() else None
+
+
+def make_event_publisher(settings: Settings) -> Any:
+    """The EventBridge publisher of the outbox stream relay (AWS only)."""
+    from centli.adapters.eventbridge import EventBridgePublisher, make_events_client
+
+    return EventBridgePublisher(make_events_client(), settings.event_bus_name)
 
 
 def build_application(store: Any, outbox: Any, clock: Clock, ids: IdGenerator, settings: Settings) -> Application:
@@ -50,5 +58,6 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UlidGenerator)
     store = providers.Singleton(make_store, settings, clock)
-    outbox = providers.Singleton(outbox_of, store)
+    outbox = providers.Singleton(outbox_of, store, settings)
+    event_publisher = providers.Singleton(make_event_publisher, settings)
     application = providers.Singleton(build_application, store, outbox, clock, ids, settings)

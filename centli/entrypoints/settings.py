@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
 
+from centli.domain.events import EVENT_BUS_NAME
 from centli.domain.ledger import TransferLimits
 from centli.domain.money import DEFAULT_CURRENCY, Money
 from centli.domain.policy import BankPolicy
@@ -16,6 +18,7 @@ from centli.domain.policy import BankPolicy
 Backend = Literal["memory", "sqlite", "dynamodb"]
 #: Good enough for throwaway local runs only; the DynamoDB backend refuses to start without a real secret.
 LOCAL_CURSOR_SECRET = "centli-local-development-cursor-secret"  # noqa: S105
+_BUS_NAME = re.compile(r"[A-Za-z0-9._\-/:]{1,1600}")
 
 _ENV = {
     "backend": "CENTLI_BACKEND",
@@ -26,6 +29,8 @@ _ENV = {
     "timezone": "CENTLI_TIMEZONE",
     "agentcore_identity_secret": "CENTLI_AGENTCORE_IDENTITY_SECRET",
     "log_level": "CENTLI_LOG_LEVEL",
+    "event_bus_name": "CENTLI_EVENT_BUS_NAME",
+    "inprocess_relay": "CENTLI_INPROCESS_RELAY",
 }
 
 
@@ -49,6 +54,10 @@ class Settings(BaseModel):
     #: HMAC secret shared with the AgentCore Gateway interceptor; unset = AgentCore calls refused.
     agentcore_identity_secret: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    event_bus_name: str = EVENT_BUS_NAME
+    #: Deliver the saga in-process after each write; unset = on for memory and sqlite, off for dynamodb
+    #: (on AWS the outbox stream relays to EventBridge). ``true`` with dynamodb is for local tries against moto.
+    inprocess_relay: bool | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +93,13 @@ class Settings(BaseModel):
             raise ValueError("is not a known time zone") from None
         return value
 
+    @field_validator("event_bus_name")
+    @classmethod
+    def _bus_name(cls, value: str) -> str:
+        if not _BUS_NAME.fullmatch(value):
+            raise ValueError("must be an EventBridge bus name or ARN (letters, digits and . - _ / : only)")
+        return value
+
     @field_validator("cursor_secret", "agentcore_identity_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -96,6 +112,9 @@ class Settings(BaseModel):
         if self.backend == "dynamodb" and self.cursor_secret is None:
             raise ValueError("CENTLI_CURSOR_SECRET is required with the dynamodb backend")
         return self
+
+    def relays_in_process(self) -> bool:
+        return self.backend != "dynamodb" if self.inprocess_relay is None else self.inprocess_relay
 
     def cursor_secret_bytes(self) -> bytes:
         secret = self.cursor_secret.get_secret_value() if self.cursor_secret else LOCAL_CURSOR_SECRET

@@ -67,6 +67,9 @@ def test_functions_read_every_table_name_from_the_template(template: dict[str, A
     assert {name: f["Properties"]["Handler"] for name, f in functions.items()} == {
         "CoreBankingFunction": "centli.entrypoints.aws_lambda.core_banking_handler",
         "MarketplaceFunction": "centli.entrypoints.aws_lambda.marketplace_handler",
+        "OutboxRelayFunction": "centli.entrypoints.aws_lambda.outbox_relay_handler",
+        "SagaFunction": "centli.entrypoints.aws_lambda.saga_handler",
+        "SweeperFunction": "centli.entrypoints.aws_lambda.sweeper_handler",
     }
     globals_ = template["Globals"]["Function"]
     assert globals_["Runtime"] == "python3.12"
@@ -96,6 +99,7 @@ def test_least_privilege_dynamodb_policies(template: dict[str, Any]) -> None:
         assert scanned in ([], [[{"Fn::GetAtt": ["ProductsTable", "Arn"]}]]), name
         for statement in statements:
             assert statement["Resource"] != "*", name
+            assert not any(isinstance(r, str) and "*" in r for r in statement["Resource"]), name
 
 
 def test_bus_queue_and_bedrock_permissions(template: dict[str, Any]) -> None:
@@ -110,3 +114,90 @@ def test_bus_queue_and_bedrock_permissions(template: dict[str, Any]) -> None:
         and p["Properties"]["Action"] == "lambda:InvokeFunction"
     }
     assert granted == {"CoreBankingFunction", "MarketplaceFunction"}
+
+
+def statements_of(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in function["Properties"]["Policies"] for s in policy["Statement"]]
+
+
+def granted(function: dict[str, Any], action: str) -> list[Any]:
+    """The resources ``function`` may use ``action`` on (GetAtt/Sub nodes as written)."""
+    return [r for s in statements_of(function) if action in s["Action"] for r in s["Resource"]]
+
+
+def arn(logical_id: str, attribute: str = "Arn") -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, attribute]}
+
+
+DLQ = arn("EventsDeadLetterQueue")
+
+
+def test_outbox_stream_relay(template: dict[str, Any]) -> None:
+    relay = of_type(template, "AWS::Serverless::Function")["OutboxRelayFunction"]
+    (source,) = relay["Properties"]["Events"].values()
+    assert source["Type"] == "DynamoDB"
+    props = source["Properties"]
+    assert props["Stream"] == arn("OutboxTable", "StreamArn")
+    assert props["BatchSize"] == 10 and props["BisectBatchOnFunctionError"] is True
+    assert 0 < props["MaximumRetryAttempts"] <= 20
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == DLQ
+    assert [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]] == [{"eventName": ["INSERT"]}]
+    assert granted(relay, "events:PutEvents") == [arn("EventBus")]
+    assert granted(relay, "dynamodb:GetRecords") == [arn("OutboxTable", "StreamArn")]
+    assert granted(relay, "dynamodb:UpdateItem") == [arn("OutboxTable")]
+    assert granted(relay, "sqs:SendMessage") == [DLQ]
+    assert not granted(relay, "dynamodb:PutItem")
+
+
+def test_saga_rules_retry_then_dead_letter(template: dict[str, Any]) -> None:
+    saga = of_type(template, "AWS::Serverless::Function")["SagaFunction"]
+    rules = {
+        tuple(e["Properties"]["Pattern"]["detail-type"]): e["Properties"] for e in saga["Properties"]["Events"].values()
+    }
+    assert {k: r["Pattern"]["source"] for k, r in rules.items()} == {
+        ("PURCHASE_INITIATED",): ["centli.marketplace"],
+        ("PAYMENT_COMPLETED",): ["centli.core-banking"],
+        ("PAYMENT_FAILED",): ["centli.core-banking"],
+    }
+    for rule in rules.values():
+        assert rule["EventBusName"] == {"Ref": "EventBus"}
+        assert rule["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        assert rule["DeadLetterConfig"] == {"Arn": DLQ}
+    # A step that raises: Lambda's async retries, then the same DLQ.
+    assert saga["Properties"]["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": DLQ}
+    assert saga["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+
+
+def test_saga_and_sweeper_may_write_only_what_their_steps_touch(template: dict[str, Any]) -> None:
+    functions = of_type(template, "AWS::Serverless::Function")
+    saga, sweeper = functions["SagaFunction"], functions["SweeperFunction"]
+    tables = set(LOGICAL_IDS.values())
+
+    def tables_for(function: dict[str, Any], action: str) -> set[str]:
+        return {r["Fn::GetAtt"][0] for r in granted(function, action) if "Fn::GetAtt" in r} & tables
+
+    assert tables_for(saga, "dynamodb:PutItem") == {
+        "TransactionsTable",
+        "TransfersTable",
+        "IdempotencyTable",
+        "ProcessedEventsTable",
+        "OutboxTable",
+        "OrdersTable",
+    }
+    assert tables_for(saga, "dynamodb:UpdateItem") == {"AccountsTable", "TransactionsTable", "ProductsTable"}
+    assert tables_for(saga, "dynamodb:GetItem") == {"OrdersTable"}
+    assert not granted(saga, "dynamodb:Query") and not granted(saga, "dynamodb:Scan")
+    assert tables_for(sweeper, "dynamodb:PutItem") == {"IdempotencyTable", "OutboxTable"}
+    assert granted(sweeper, "dynamodb:Query") == [{"Fn::Sub": "${OrdersTable.Arn}/index/pending-created-index"}]
+    assert not granted(sweeper, "dynamodb:UpdateItem")
+    (schedule,) = sweeper["Properties"]["Events"].values()
+    assert (schedule["Type"], schedule["Properties"]["Schedule"]) == ("Schedule", "rate(5 minutes)")
+
+
+def test_the_dlq_accepts_eventbridge_and_the_saga_functions(template: dict[str, Any]) -> None:
+    (policy,) = of_type(template, "AWS::SQS::QueuePolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    principals = [s["Principal"] for s in statements if s["Action"] == "sqs:SendMessage" and s["Resource"] == DLQ]
+    assert {"Service": "events.amazonaws.com"} in principals
+    assert {"AWS": [arn("OutboxRelayFunctionRole"), arn("SagaFunctionRole")]} in principals

@@ -1,6 +1,11 @@
 """DynamoDB adapters: the store (one TransactWriteItems per command) and the table definitions."""
 
 from centli.adapters.dynamodb.schema import TableNames
-from centli.adapters.dynamodb.store import DynamoStore, DynamoUnitOfWork, make_dynamodb_client
+from centli.adapters.dynamodb.store import (
+    DynamoStore,
+    DynamoUnitOfWork,
+    event_from_stream_image,
+    make_dynamodb_client,
+)
 
-__all__ = ["DynamoStore", "DynamoUnitOfWork", "TableNames", "make_dynamodb_client"]
+__all__ = ["DynamoStore", "DynamoUnitOfWork", "TableNames", "event_from_stream_image", "make_dynamodb_client"]

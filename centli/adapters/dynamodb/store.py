@@ -568,6 +568,11 @@ def _record_from_item(item: Item) -> IdempotencyRecord:
     )
 
 
+def event_from_stream_image(image: Item) -> DomainEvent:
+    """An outbox event from its DynamoDB Streams ``NewImage`` (the item as written, in attribute-value form)."""
+    return _event_from_item(image)
+
+
 def _event_from_item(item: Item) -> DomainEvent:
     event = DomainEvent.from_detail(json.loads(_str(item, "detail")))
     return DomainEvent(
