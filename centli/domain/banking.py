@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from centli.domain import events as ev
@@ -12,6 +13,7 @@ from centli.domain.errors import (
     AccountNotFound,
     BeneficiaryNotFound,
     CurrencyMismatch,
+    DomainError,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidInput,
@@ -31,11 +33,13 @@ from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, 
 from centli.domain.money import DEFAULT_CURRENCY, Money, parse_amount, parse_currency
 from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, optional_text, page_size, require_id
 from centli.ports.clock import Clock, IdGenerator
-from centli.ports.unit_of_work import UnitOfWorkFactory
+from centli.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("centli.banking")
 
 PAYMENT_CONSUMER = "core-banking.payment"
+#: The payment fence outlives any retry or redrive: an order's payment is decided once, for good.
+ORDER_PAYMENT_FENCE = timedelta(days=3650)
 CREATE_TRANSFER = "createTransfer"
 ORDER_PAYMENT = "orderPayment"
 
@@ -66,11 +70,32 @@ def order_payment_key(order_id: str) -> str:
     return f"order-payment:{order_id}"
 
 
+def payment_fence(user_id: str, order_id: str, outcome: dict[str, Any], now: datetime) -> IdempotencyRecord:
+    """The record that decides an order's payment; it never lapses while anything could still retry."""
+    fp = fingerprint(ORDER_PAYMENT, {"order_id": order_id})
+    return new_record(user_id, order_payment_key(order_id), ORDER_PAYMENT, fp, outcome, now, ORDER_PAYMENT_FENCE)
+
+
 def replay(existing: IdempotencyRecord, operation: str, fingerprint_: str) -> dict[str, Any]:
     """The original result for a repeated request, or IDEMPOTENCY_CONFLICT for a different one."""
     if not existing.same_request(operation, fingerprint_):
         raise IdempotencyConflict(field="idempotency_key")
     return existing.result
+
+
+def recorded_or_raise(
+    uow: UnitOfWork, user_id: str, key: str, operation: str, fingerprint_: str, now: datetime, rejected: DomainError
+) -> dict[str, Any]:
+    """The original result when this exact request already succeeded under ``key``; else ``rejected``.
+
+    Only read when a check that runs before the idempotency claim (a limit, a
+    beneficiary, a price) rejects the request: that check may have changed
+    since the original was accepted, and a retry must still get its result.
+    """
+    existing = uow.idempotency.get(user_id, key)
+    if existing is not None and existing.is_live(now) and existing.same_request(operation, fingerprint_):
+        return existing.result
+    raise rejected
 
 
 class BankingService:
@@ -132,9 +157,6 @@ class BankingService:
         from_account = require_id(cmd.from_account_id, "from_account_id")
         currency = parse_currency(cmd.currency or DEFAULT_CURRENCY, self._policy.currencies)
         amount = parse_amount(cmd.amount, currency)
-        limits = self._policy.limits_for(currency)
-        if amount > limits.per_transfer:
-            raise LimitExceeded(f"A single transfer can be at most {limits.per_transfer}.", field="amount")
         concept = optional_text(cmd.concept, "concept", MAX_CONCEPT_LENGTH)
         key = validate_key(cmd.idempotency_key)
         has_account = cmd.to_account_id not in (None, "")
@@ -159,18 +181,25 @@ class BankingService:
         }
         fp = fingerprint(CREATE_TRANSFER, params)
         now = self._clock.now()
+        limits = self._policy.limits_for(currency)
         with self._uow() as uow:
-            beneficiary_id: str | None = None
-            if has_account:
-                target = AccountRef(cmd.user_id, target_id)
-            else:
-                beneficiary = uow.beneficiaries.get(cmd.user_id, target_id)
-                if beneficiary is None:
-                    raise BeneficiaryNotFound(field="beneficiary_id")
-                target = AccountRef(beneficiary.account_user_id, beneficiary.account_id)
-                beneficiary_id = beneficiary.beneficiary_id
-            if target == AccountRef(cmd.user_id, from_account):
-                raise InvalidInput("The source and destination accounts are the same.", field="to_account_id")
+            try:
+                if amount > limits.per_transfer:
+                    raise LimitExceeded(f"A single transfer can be at most {limits.per_transfer}.", field="amount")
+                beneficiary_id: str | None = None
+                if has_account:
+                    target = AccountRef(cmd.user_id, target_id)
+                else:
+                    beneficiary = uow.beneficiaries.get(cmd.user_id, target_id)
+                    if beneficiary is None:
+                        raise BeneficiaryNotFound(field="beneficiary_id")
+                    target = AccountRef(beneficiary.account_user_id, beneficiary.account_id)
+                    beneficiary_id = beneficiary.beneficiary_id
+                if target == AccountRef(cmd.user_id, from_account):
+                    raise InvalidInput("The source and destination accounts are the same.", field="to_account_id")
+            except DomainError as rejected:
+                # A retry of a request that was accepted before the rules or data changed keeps its result.
+                return Transfer.from_dict(recorded_or_raise(uow, cmd.user_id, key, CREATE_TRANSFER, fp, now, rejected))
             transfer = Transfer(
                 transfer_id=self._ids.new_id("trf"),
                 user_id=cmd.user_id,
@@ -229,12 +258,10 @@ class BankingService:
             created_at=now,
             kind="PURCHASE_PAYMENT",
         )
-        fp = fingerprint(ORDER_PAYMENT, {"order_id": order_id})
-        outcome = {"outcome": "PAID", "transfer_id": transfer.transfer_id}
         with self._uow() as uow:
             uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id)
             uow.idempotency.claim(
-                new_record(event.user_id, order_payment_key(order_id), ORDER_PAYMENT, fp, outcome, now)
+                payment_fence(event.user_id, order_id, {"outcome": "PAID", "transfer_id": transfer.transfer_id}, now)
             )
             uow.ledger.post(transfer)
             uow.outbox.add(
@@ -260,18 +287,10 @@ class BankingService:
         p = event.payload
         order_id = str(p["order_id"])
         now = self._clock.now()
-        fp = fingerprint(ORDER_PAYMENT, {"order_id": order_id})
         with self._uow() as uow:
             uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id)
             uow.idempotency.claim(
-                new_record(
-                    event.user_id,
-                    order_payment_key(order_id),
-                    ORDER_PAYMENT,
-                    fp,
-                    {"outcome": "DECLINED", "reason": reason},
-                    now,
-                )
+                payment_fence(event.user_id, order_id, {"outcome": "DECLINED", "reason": reason}, now)
             )
             uow.outbox.add(
                 self._new_event(
@@ -288,30 +307,36 @@ class BankingService:
                 return
         log.info("payment declined", extra={"order_id": order_id, "reason": reason})
 
-    def void_order_payment(self, user_id: str, order_facts: dict[str, Any], correlation_id: str, reason: str) -> bool:
-        """Fence an order's payment so it can never happen; False when it was already decided."""
+    def resolve_stuck_order(self, user_id: str, order_facts: dict[str, Any], correlation_id: str) -> bool:
+        """Settle an order stuck PENDING: void its payment, or re-announce the decision already made.
+
+        Returns True when the payment was voided (PAYMENT_FAILED, reason TIMEOUT).
+        When the payment was already decided (its event lost or still in a
+        dead-letter queue), the decision is published again so the order
+        settles the way the money went; consumers dedupe by order state.
+        """
         order_id = str(order_facts["order_id"])
         now = self._clock.now()
-        fp = fingerprint(ORDER_PAYMENT, {"order_id": order_id})
         with self._uow() as uow:
-            uow.idempotency.claim(
-                new_record(
-                    user_id,
-                    order_payment_key(order_id),
-                    ORDER_PAYMENT,
-                    fp,
-                    {"outcome": "VOIDED", "reason": reason},
-                    now,
-                )
-            )
+            uow.idempotency.claim(payment_fence(user_id, order_id, {"outcome": "VOIDED", "reason": "TIMEOUT"}, now))
             uow.outbox.add(
-                self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": reason})
+                self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": "TIMEOUT"})
             )
             try:
                 uow.commit()
-            except DuplicateIdempotencyKey:
-                return False
-        return True
+                return True
+            except DuplicateIdempotencyKey as decided:
+                outcome = decided.existing.result
+        with self._uow() as uow:
+            if outcome.get("outcome") == "PAID":
+                payload = {**order_facts, "transfer_id": outcome.get("transfer_id")}
+                uow.outbox.add(self._new_event(ev.PAYMENT_COMPLETED, user_id, correlation_id, None, payload))
+            else:
+                payload = {**order_facts, "reason": outcome.get("reason", "PAYMENT_FAILED")}
+                uow.outbox.add(self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, payload))
+            uow.commit()
+        log.warning("stuck order's payment decision re-published", extra={"order_id": order_id})
+        return False
 
 
 def _order_facts(payload: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 128
+_KEY_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_KEY_LENGTH}}}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,13 @@ class DuplicateIdempotencyKey(Exception):
 
 
 def new_record(
-    user_id: str, key: str, operation: str, fingerprint_: str, result: dict[str, Any], now: datetime
+    user_id: str,
+    key: str,
+    operation: str,
+    fingerprint_: str,
+    result: dict[str, Any],
+    now: datetime,
+    window: timedelta = IDEMPOTENCY_WINDOW,
 ) -> IdempotencyRecord:
     return IdempotencyRecord(
         user_id=user_id,
@@ -76,17 +84,23 @@ def new_record(
         fingerprint=fingerprint_,
         result=result,
         created_at=now,
-        expires_at=now + IDEMPOTENCY_WINDOW,
+        expires_at=now + window,
     )
 
 
 def validate_key(raw: object) -> str:
-    """An idempotency key from input: printable ASCII, 1 to 128 characters."""
+    """An idempotency key from input: 1 to 128 letters, digits, dashes or underscores.
+
+    The narrow alphabet keeps customers' keys apart from the internal ones
+    (``order-payment:<order_id>``), which always contain a colon.
+    """
     from centli.domain.errors import InvalidInput
 
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidInput("An idempotency key is required for this request.", field="idempotency_key")
     key = raw.strip()
-    if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise InvalidInput("The idempotency key must be 1 to 128 printable ASCII characters.", field="idempotency_key")
+    if not _KEY_RE.fullmatch(key):
+        raise InvalidInput(
+            "The idempotency key must be 1 to 128 letters, digits, dashes or underscores.", field="idempotency_key"
+        )
     return key

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from centli.domain import events as ev
-from centli.domain.banking import BankingService, replay
+from centli.domain.banking import BankingService, recorded_or_raise, replay
 from centli.domain.catalog import Product
 from centli.domain.cursor import CursorCodec
 from centli.domain.errors import (
     ConcurrencyConflict,
+    DomainError,
     InvalidInput,
     LimitExceeded,
     OrderNotFound,
@@ -135,13 +136,17 @@ class MarketplaceService:
         fp = fingerprint(CREATE_PURCHASE, {"product_id": pid, "quantity": quantity, "account_id": account_id})
         now = self._clock.now()
         with self._uow() as uow:
-            product = uow.products.get(pid)
-            if product is None:
-                raise ProductNotFound(field="product_id")
-            total = product.price.times(quantity)
-            limits = self._policy.limits_for(total.currency)
-            if total > limits.per_transfer:
-                raise LimitExceeded(f"A single payment can be at most {limits.per_transfer}.", field="quantity")
+            try:
+                product = uow.products.get(pid)
+                if product is None:
+                    raise ProductNotFound(field="product_id")
+                total = product.price.times(quantity)
+                limits = self._policy.limits_for(total.currency)
+                if total > limits.per_transfer:
+                    raise LimitExceeded(f"A single payment can be at most {limits.per_transfer}.", field="quantity")
+            except DomainError as rejected:
+                # A retry of a purchase accepted before the catalog or the limits changed keeps its result.
+                return Order.from_dict(recorded_or_raise(uow, cmd.user_id, key, CREATE_PURCHASE, fp, now, rejected))
             order_id = self._ids.new_id("ord")
             order = Order(
                 order_id=order_id,
@@ -249,13 +254,17 @@ class MarketplaceService:
                     log.info("order changed concurrently; retrying", extra={"order_id": order_id})
 
     def sweep_stuck_orders(self, banking: BankingService, limit: int = 100) -> int:
-        """Compensate PENDING orders older than the policy's timeout; returns how many were voided."""
+        """Settle PENDING orders older than the policy's timeout; returns how many payments were voided.
+
+        Each stuck order's payment is voided, or, when it was already decided,
+        that decision is published again so the order settles accordingly.
+        """
         cutoff = self._clock.now() - self._policy.purchase_timeout
         with self._uow() as uow:
             stuck = uow.orders.list_pending_before(cutoff, limit)
         voided = 0
         for order in stuck:
-            if banking.void_order_payment(order.user_id, order_facts(order), order.correlation_id, "TIMEOUT"):
+            if banking.resolve_stuck_order(order.user_id, order_facts(order), order.correlation_id):
                 voided += 1
                 log.warning("stuck order voided", extra={"order_id": order.order_id})
         return voided

@@ -211,8 +211,8 @@ def test_list_orders_newest_first_with_paging(memory_bank: Bank) -> None:
     assert rest.next_cursor is None
 
 
-def test_a_purchase_event_redelivered_after_the_fence_expired_takes_no_money(memory_bank: Bank) -> None:
-    # A DLQ redrive can deliver PURCHASE_INITIATED a day late: the sweeper's void (a 24 h record) is gone by then.
+def test_a_purchase_event_redelivered_a_day_after_the_void_takes_no_money(memory_bank: Bank) -> None:
+    # A DLQ redrive can deliver PURCHASE_INITIATED days late, after the sweeper voided the order.
     order = buy(memory_bank, "p-100", 1)
     [initiated] = events_of(memory_bank, ev.PURCHASE_INITIATED)
     memory_bank.clock.advance(TIMEOUT + timedelta(seconds=1))
@@ -225,3 +225,51 @@ def test_a_purchase_event_redelivered_after_the_fence_expired_takes_no_money(mem
     assert money_of(memory_bank, ANA, "acc-0001") == Money.of("25000.00")
     assert transfer_debits(store_of(memory_bank)) == []
     assert_consistent(memory_bank)
+
+
+def test_a_paid_order_whose_confirmation_was_lost_is_confirmed_by_the_sweeper_even_days_later(
+    memory_bank: Bank,
+) -> None:
+    # The payment happens, but PAYMENT_COMPLETED is lost (say, parked in a DLQ): the order stays PENDING.
+    order = buy(memory_bank, "p-100", 1)
+    store = store_of(memory_bank)
+    [initiated] = events_of(memory_bank, ev.PURCHASE_INITIATED)
+    memory_bank.app.bus.handle(initiated)
+    store.mark_published([e.event_id for e in store.pending(100)])  # every event so far vanishes
+    paid = money_of(memory_bank, ANA, "acc-0001")
+    assert paid == Money.of("24501.00")
+    # Long after any 24 h idempotency window, the sweeper must not void a paid order: it re-announces the payment.
+    memory_bank.clock.advance(timedelta(days=3))
+    assert memory_bank.app.sweep() == 0
+    settled = memory_bank.app.marketplace.get_order(ANA, order.order_id)
+    assert settled.status == "CONFIRMED"
+    assert money_of(memory_bank, ANA, "acc-0001") == paid  # no second debit, no refund needed
+    product = memory_bank.app.marketplace.get_product("p-100")
+    assert (product.stock, product.reserved) == (9, 0)
+    assert len(transfer_debits(store)) == 1
+    assert_consistent(memory_bank)
+
+
+def test_a_declined_order_whose_failure_was_lost_is_cancelled_by_the_sweeper(memory_bank: Bank) -> None:
+    order = buy(memory_bank, "p-200", 1)
+    drain = CreateTransfer(ANA, "acc-0001", "24000.00", "drain", to_account_id="acc-0003")
+    memory_bank.app.banking.create_transfer(drain)  # 1000.00 left for a 1299.90 payment
+    store = store_of(memory_bank)
+    [initiated] = events_of(memory_bank, ev.PURCHASE_INITIATED)
+    memory_bank.app.bus.handle(initiated)
+    store.mark_published([e.event_id for e in store.pending(100)])  # PAYMENT_FAILED is lost
+    memory_bank.clock.advance(TIMEOUT + timedelta(minutes=1))
+    assert memory_bank.app.sweep() == 0
+    cancelled = memory_bank.app.marketplace.get_order(ANA, order.order_id)
+    assert (cancelled.status, cancelled.cancel_reason) == ("CANCELLED", "INSUFFICIENT_FUNDS")
+    assert memory_bank.app.marketplace.get_product("p-200").reserved == 0
+    assert_consistent(memory_bank)
+
+
+def test_a_customer_key_cannot_take_an_orders_payment_fence(memory_bank: Bank) -> None:
+    order = buy(memory_bank, "p-100", 1)
+    hostile = CreateTransfer(ANA, "acc-0001", "1.00", f"order-payment:{order.order_id}", to_account_id="acc-0003")
+    with pytest.raises(InvalidInput):
+        memory_bank.app.banking.create_transfer(hostile)
+    memory_bank.settle()
+    assert memory_bank.app.marketplace.get_order(ANA, order.order_id).status == "CONFIRMED"
