@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The main job: the local server on the embedded SQLite default, with the demo bank loaded.
 run: $(STAMP)
-	CENTLI_BACKEND=$${CENTLI_BACKEND:-sqlite} $(BIN)/centli serve --load-demo --port $${PORT:-8080}
+	$(BIN)/centli serve --load-demo --port $${PORT:-8080}
 
 demo: $(STAMP)
 	$(BIN)/centli demo

@@ -45,7 +45,8 @@ class SettingsError(ValueError):
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    backend: Backend = "memory"
+    #: The embedded default; a Lambda function must name its backend (see from_env).
+    backend: Backend = "sqlite"
     sqlite_path: str = ".centli/centli.db"
     cursor_secret: SecretStr | None = None
     limit_per_transfer: str = "50000.00"
@@ -65,6 +66,9 @@ class Settings(BaseModel):
         values = {name: env[var] for name, var in _ENV.items() if env.get(var, "") != ""}
         if "backend" in values:
             values["backend"] = values["backend"].lower()
+        elif env.get("AWS_LAMBDA_FUNCTION_NAME"):
+            # Fail closed: a function without its configuration must not serve a throwaway bank.
+            raise SettingsError("CENTLI_BACKEND: required in AWS Lambda (memory, sqlite or dynamodb)")
         if "log_level" in values:
             values["log_level"] = values["log_level"].upper()
         try:

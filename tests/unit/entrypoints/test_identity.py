@@ -100,6 +100,7 @@ def test_agentcore_with_a_valid_assertion_acts_for_that_customer_only(harness: H
         17,
         None,
     ],
+    ids=["other-secret", "expired", "too-long-lived", "tampered", "bare-user-id", "number", "none"],
 )
 def test_agentcore_forged_or_stale_assertions_are_401(harness: Harness, token: object) -> None:
     reply = decode(

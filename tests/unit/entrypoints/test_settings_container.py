@@ -16,9 +16,9 @@ from centli.entrypoints.settings import Settings, SettingsError
 from tests.unit.entrypoints.conftest import bank_document, decode, example
 
 
-def test_defaults_are_a_local_memory_run() -> None:
+def test_defaults_are_the_embedded_sqlite_run() -> None:
     settings = Settings.from_env({})
-    assert settings.backend == "memory" and settings.sqlite_path == ".centli/centli.db"
+    assert settings.backend == "sqlite" and settings.sqlite_path == ".centli/centli.db"
     assert settings.identity_secret_bytes() is None  # AgentCore refused until configured
     assert settings.policy().limits["MXN"].per_transfer.to_decimal_string() == "50000.00"
 
@@ -26,6 +26,7 @@ def test_defaults_are_a_local_memory_run() -> None:
 @pytest.mark.parametrize(
     ("env", "mentioned"),
     [
+        ({"AWS_LAMBDA_FUNCTION_NAME": "centli-core-banking"}, "CENTLI_BACKEND"),
         ({"CENTLI_BACKEND": "dynamodb"}, "CENTLI_CURSOR_SECRET"),
         ({"CENTLI_BACKEND": "postgres"}, "CENTLI_BACKEND"),
         ({"CENTLI_LIMIT_DAILY": "-5"}, "CENTLI_LIMIT_DAILY"),
