@@ -9,6 +9,7 @@ is dead-lettered, as an SQS DLQ does on AWS.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from centli.domain.events import DomainEvent
@@ -77,9 +78,15 @@ class OutboxRelay:
         self._faults = faults or NoFaults()
         self._attempts: dict[str, int] = {}
         self.dead_letters: list[DomainEvent] = []
+        # One relay at a time: request threads and the sweeper all settle through the same relay.
+        self._lock = threading.RLock()
 
     def relay_once(self) -> int:
         """Publish one batch; returns how many events left the outbox."""
+        with self._lock:
+            return self._relay_batch()
+
+    def _relay_batch(self) -> int:
         batch = self._outbox.pending(self._batch_size)
         if not batch:
             return 0
@@ -111,8 +118,9 @@ class OutboxRelay:
     def drain(self, max_rounds: int = 1000) -> int:
         """Relay until the outbox is empty (handlers may add more events); returns events moved."""
         moved = 0
-        for _ in range(max_rounds):
-            if not self._outbox.pending(1):
-                break
-            moved += self.relay_once()
+        with self._lock:
+            for _ in range(max_rounds):
+                if not self._outbox.pending(1):
+                    break
+                moved += self._relay_batch()
         return moved

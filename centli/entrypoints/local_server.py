@@ -17,8 +17,10 @@ compensates purchases stuck past the timeout.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -163,7 +165,10 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
         return HTTPStatus(outcome.result.status), outcome.result.body
 
     def _read_json(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
+        raw_length = self.headers.get("Content-Length") or "0"
+        if not raw_length.isdigit():
+            raise _BadRequest("Content-Length must be a whole number.")
+        length = int(raw_length)
         if length > MAX_REQUEST_BYTES:
             raise _BadRequest("The request body is too large.")
         raw = self.rfile.read(length) if length else b"{}"
@@ -217,6 +222,13 @@ class Sweeper(threading.Thread):
 
 
 def make_server(host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+    """A server on a loopback address only: the X-Centli-User header is trusted, so nobody else may reach it."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ValueError(f"the local server trusts {USER_HEADER}; it listens on loopback addresses only, not {host}")
     server = ThreadingHTTPServer((host, port), LocalRequestHandler)
     server.daemon_threads = True
     return server
@@ -224,6 +236,11 @@ def make_server(host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServe
 
 def serve(host: str, port: int, *, load_demo: bool, sweep_interval: float = 30.0) -> int:
     """Run until interrupted; loads the demo bank first when asked (idempotent)."""
+    try:
+        server = make_server(host, port)
+    except ValueError as refused:
+        print(f"centli serve: {refused}", file=sys.stderr)
+        return 2
     container = aws_lambda.container
     settings = container.settings()
     if load_demo and settings.backend != "memory":
@@ -232,7 +249,6 @@ def serve(host: str, port: int, *, load_demo: bool, sweep_interval: float = 30.0
 
         container.store().load(parse_bank_document(demo_bank(), container.clock().now()), None)
     container.application()
-    server = make_server(host, port)
     sweeper = Sweeper(sweep_interval)
     sweeper.start()
     bound_host, bound_port = server.server_address[:2]

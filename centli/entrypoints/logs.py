@@ -7,7 +7,9 @@ logger that the domain's stdlib ``centli.*`` loggers propagate to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import logging
 import os
 import sys
@@ -61,7 +63,18 @@ def unbind(logger: Logger) -> None:
 
 
 def user_ref(user_id: object) -> str | None:
-    """A stable pseudonym for a customer: lets an operator follow one customer without logging who it is."""
+    """A stable pseudonym for a customer: lets an operator follow one customer without logging who it is.
+
+    Keyed with HMAC so guessable ids cannot be tested against the log; the key
+    is derived from ``CENTLI_CURSOR_SECRET`` (stable across a deployment's
+    functions) or, without one, random per process.
+    """
     if not isinstance(user_id, str) or not user_id:
         return None
-    return hashlib.sha256(b"centli-user\x00" + user_id.encode("utf-8")).hexdigest()[:12]
+    return hmac.new(_pseudonym_key(), b"centli-user\x00" + user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
+
+
+@functools.cache
+def _pseudonym_key() -> bytes:
+    secret = os.environ.get("CENTLI_CURSOR_SECRET", "")
+    return hashlib.sha256(b"centli-log-pseudonym\x00" + secret.encode("utf-8")).digest() if secret else os.urandom(32)

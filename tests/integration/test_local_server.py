@@ -22,27 +22,26 @@ from tests.unit.entrypoints.conftest import example
 class Server:
     def __init__(self, db: Path) -> None:
         env = {**os.environ, "CENTLI_BACKEND": "sqlite", "CENTLI_SQLITE_PATH": str(db), "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "centli.entrypoints.cli", "serve", "--port", "0", "--load-demo"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert self.process.stdout is not None
+        # Output goes to a file: a pipe nobody reads would block the server once it filled up.
+        self.log = db.with_suffix(".log")
+        with self.log.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "centli.entrypoints.cli", "serve", "--port", "0", "--load-demo"],
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         self.base = ""
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            found = re.search(r"http://(127\.0\.0\.1:\d+)", line)
+        while time.monotonic() < deadline and self.process.poll() is None:
+            found = re.search(r"http://(127\.0\.0\.1:\d+)", self.log.read_text("utf-8", errors="replace"))
             if found:
                 self.base = f"http://{found.group(1)}"
                 break
+            time.sleep(0.05)
         if not self.base:
             self.process.kill()
-            raise RuntimeError("the local server did not start")
+            raise RuntimeError(f"the local server did not start: {self.log.read_text('utf-8', errors='replace')}")
 
     def call(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
@@ -140,6 +139,17 @@ def test_identity_and_bad_requests(server: Server) -> None:
     assert (status, body["error"]["code"]) == (400, "INVALID_INPUT")
     status, body = server.call("GET", "/nowhere", headers=ANA)
     assert status == 404
+    status, body = server.call("POST", "/transfers", b"{}", {**ANA, "Content-Length": "-1"})
+    assert (status, body["error"]["code"]) == (400, "INVALID_INPUT")
+
+
+def test_the_server_refuses_to_listen_beyond_loopback() -> None:
+    from centli.entrypoints.local_server import make_server
+
+    for host in ("0.0.0.0", "192.0.2.10"):
+        with pytest.raises(ValueError, match="loopback"):
+            make_server(host, 0)
+    make_server("127.0.0.1", 0).server_close()
 
 
 def test_state_survives_a_restart_and_the_demo_load_is_idempotent(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from centli.domain import events as ev
 from centli.domain.events import DomainEvent, EventFactory
 from centli.domain.messagebus import EventBus, InProcessPublisher, OutboxRelay
 
-EXAMPLE = Path("/work/shared/examples/eventbridge-PURCHASE_INITIATED.json")
+# ../shared beside the repository (developer machines and CI have it; a bank engineer may not).
+EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "eventbridge-PURCHASE_INITIATED.json"
 SHARED_EXAMPLE: dict[str, object] = {
     "detail-type": "PURCHASE_INITIATED",
     "source": "centli.marketplace",
