@@ -93,7 +93,8 @@ PageLimit = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_PA
 _LIMIT_HELP = f"How many items to return, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
 _CURSOR_HELP = "Opaque next_cursor from the previous page, to get the next page. Omit for the first page."
 _KEY_HELP = (
-    "Optional unique key for this request (letters, digits, dashes). Reuse it only to retry the same request; "
+    "Optional unique key for this request (up to 128 letters, digits, dashes or underscores, e.g. a UUID). "
+    "Reuse it only to retry the same request; "
     "it guarantees the action happens once."
 )
 
