@@ -57,11 +57,12 @@ class Recorder:
         def call(**params: Any) -> Any:
             self.calls.append((name, params))
             if name == "batch_write_item" and self.unprocess_first_write:
-                # DynamoDB may accept part of a batch: write the first table's items, hand back the rest.
+                # DynamoDB may accept part of a batch: write the first table's first items, hand back the rest.
                 self.unprocess_first_write = False
-                tables = list(params["RequestItems"])
-                attr(RequestItems={tables[0]: params["RequestItems"][tables[0]]})
-                return {"UnprocessedItems": {t: params["RequestItems"][t] for t in tables[1:]}}
+                first, *others = params["RequestItems"].items()
+                half = len(first[1]) // 2
+                attr(RequestItems={first[0]: first[1][:half]})
+                return {"UnprocessedItems": {first[0]: first[1][half:], **dict(others)}}
             return attr(**params)
 
         return call
@@ -91,10 +92,12 @@ def test_load_batches_25_items_reports_progress_and_is_idempotent(recorded: tupl
     assert (report.accounts, report.beneficiaries, report.products) == (2 * USERS, USERS, 5)
     writes = [p for name, p in client.calls if name == "batch_write_item"]
     sizes = [sum(len(v) for v in p["RequestItems"].values()) for p in writes]
-    # 24 accounts x 3 items (account, ledger head, opening entry) + 12 beneficiaries + 5 products
-    assert sum(sizes) == 24 * 3 + USERS + 5
-    assert max(sizes) <= 25
-    assert all(size > 25 - 3 for size in sizes[:-1])  # full, except where an account's 3 items do not fit
+    # First every account's ledger head and opening entry (48 items), then the account rows,
+    # beneficiaries and products (24 + 12 + 5): full batches except the last of each phase.
+    assert sizes == [25, 23, 25, 16]
+    ledger_first = {t for p in writes[:2] for t in p["RequestItems"]}
+    assert ledger_first == {store.tables.transactions}
+    assert store.tables.transactions not in {t for p in writes[2:] for t in p["RequestItems"]}
     assert progress[-1] == (data.size, data.size)
     assert len(progress) == len(writes)
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)

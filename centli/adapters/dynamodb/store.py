@@ -29,6 +29,28 @@ Balances after each history entry
     transfers. Entries carry ``user_id`` and ``timestamp`` for the seed's
     ``user_id-timestamp-index`` GSI (the head has neither, so it stays out).
 
+Key order is commit order
+    Walking back from the head is right only if the partition's key order is
+    the order in which entries committed. An entry key starts with the
+    transfer's ``created_at``, stamped by the caller's clock before commit, so
+    a transfer stamped earlier may commit later (skewed clocks, a slow
+    commit). The head therefore records the last entry key written to its
+    partition (``last_sk``, set when the account is opened); every posting's
+    head update carries ``attribute_not_exists(last_sk) OR last_sk < :sk`` and
+    sets ``last_sk = :sk``. On the normal path this costs nothing: still one
+    request. When only that condition fails, the head's stored ``last_sk``
+    comes back in the cancellation reason (ALL_OLD), the entries are re-keyed
+    one microsecond after it (their displayed ``timestamp`` stays
+    ``created_at``; only the sort key moves) and the transaction is resent, a
+    bounded number of times. Every other failing guard (idempotency and inbox
+    first, then accounts, funds, limits, a duplicated transfer) is named
+    exactly as before and wins over a re-key.
+
+Every write is conditional
+    The transfer record and its entries must not exist (else
+    ConcurrencyConflict, as in SQLite). An outbox event id that already exists
+    is ignored, as SQLite does: that intent is dropped and the rest resent.
+
 Reads
     Balance, transfer, order, product and beneficiary: one consistent GetItem.
     Accounts, orders, history: one consistent Query on the base table (never
@@ -40,6 +62,7 @@ Reads
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -105,6 +128,8 @@ _DEPENDENCY_ERRORS = frozenset(
 #: Attempts per request (the first included) in botocore's standard retry mode (throttling, 5xx, connection errors).
 REQUEST_ATTEMPTS = 3
 CONFLICT_ATTEMPTS = 4
+#: Times one transfer's entries are re-keyed after later-keyed entries committed first.
+RESTAMP_ATTEMPTS = 5
 BATCH_WRITE_SIZE = 25
 BATCH_GET_SIZE = 100
 BATCH_ATTEMPTS = 8
@@ -146,6 +171,12 @@ def entry_key(timestamp: datetime, entry_id: str, *, opening: bool = False) -> s
     return f"E#{_ts(timestamp)}#{0 if opening else 1}#{entry_id}"
 
 
+def entry_key_after(last_key: str, entry_id: str) -> str:
+    """A key sorting just after ``last_key``: one microsecond later, whatever the entry's own timestamp."""
+    later = datetime.fromisoformat(last_key.split("#")[1]) + timedelta(microseconds=1)
+    return f"E#{_ts(later)}#1#{entry_id}"
+
+
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
@@ -160,7 +191,12 @@ def _is_dependency_failure(error: BaseException) -> bool:
 
 
 def make_dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
-    """A DynamoDB client with standard retries and short timeouts (AWS_ENDPOINT_URL is honoured)."""
+    """A DynamoDB client with standard retries and short timeouts (AWS_ENDPOINT_URL is honoured).
+
+    The region defaults to us-east-1 only for a local endpoint (moto, DynamoDB Local). Against
+    AWS, botocore resolves it as usual and raises NoRegionError when none is configured, rather
+    than silently writing to us-east-1.
+    """
     import boto3
     from botocore.config import Config
 
@@ -171,14 +207,19 @@ def make_dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
         read_timeout=5,
         tcp_keepalive=True,
     )
-    return session.client(
-        "dynamodb", endpoint_url=endpoint_url, region_name=session.region_name or "us-east-1", config=config
-    )
+    local = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
+    region = session.region_name or ("us-east-1" if local else None)
+    return session.client("dynamodb", endpoint_url=endpoint_url, region_name=region, config=config)
 
 
 # intents ------------------------------------------------------------------------
-#: Explains its items' cancellation reasons: an error to raise, or None for "a no-op; drop me".
-Explain = Callable[[list[Reason]], Exception | None]
+class _Resend:
+    """An intent's answer to a cancellation: "I rewrote my items; send the transaction again"."""
+
+
+RESEND = _Resend()
+#: Explains its items' cancellation reasons: an error to raise, None for "a no-op; drop me", or RESEND.
+Explain = Callable[[list[Reason]], Exception | _Resend | None]
 
 
 @dataclass(eq=False)
@@ -276,15 +317,19 @@ class DynamoStore:
         """Raise the domain error the first failing intent names, or return the intents left to resend."""
         start = 0
         dropped: list[_Intent] = []
+        rewritten = False
         for intent in intents:
             own = reasons[start : start + len(intent.items)]
             start += len(intent.items)
             if any(_failed(r) for r in own):
                 named = intent.explain(own)
-                if named is not None:
+                if isinstance(named, Exception):
                     raise named
-                dropped.append(intent)
-        if dropped:
+                if named is None:
+                    dropped.append(intent)
+                else:
+                    rewritten = True
+        if dropped or rewritten:
             return [i for i in intents if i not in dropped]
         codes = {str(r.get("Code")) for r in reasons} - {"None"}
         if "TransactionConflict" in codes:
@@ -323,47 +368,52 @@ class DynamoStore:
 
     # bulk loading ----------------------------------------------------------------------
     def load(self, data: BankData, progress: Progress | None = None) -> LoadReport:
-        """Write what does not exist yet with BatchWriteItem (25 a request); existing records stay as they are."""
+        """Write what is missing with BatchWriteItem (25 a request); safe to run again after a failure.
+
+        Existing accounts and products stay as they are (money and stock have moved since);
+        beneficiaries are the bank's data and are replaced when they differ, as in the other
+        stores. BatchWriteItem is not atomic, so every account's ledger head and opening entry
+        are written in earlier batches than its account row: the row, written last, marks the
+        account as loaded, and a load that stopped half-way writes the rest on its next run
+        (no transfer can touch an account whose row does not exist yet).
+        """
         t = self.tables
-        records: list[tuple[str, Item, list[tuple[str, Item]]]] = []  # (table, key, items to write)
+        records: list[tuple[str, Item, list[tuple[str, Item]], Item]] = []  # (table, key, written first, marker)
         for account in data.accounts:
-            records.append(
-                (t.accounts, _account_key_attrs(account.user_id, account.account_id), _opening_items(t, account))
-            )
+            (_, row), *ledger = _opening_items(t, account)
+            records.append((t.accounts, _account_key_attrs(account.user_id, account.account_id), ledger, row))
         for ben in {(b.user_id, b.beneficiary_id): b for b in data.beneficiaries}.values():
             key = {"user_id": _s(ben.user_id), "beneficiary_id": _s(ben.beneficiary_id)}
-            records.append((t.beneficiaries, key, [(t.beneficiaries, _beneficiary_item(ben))]))
+            records.append((t.beneficiaries, key, [], _beneficiary_item(ben)))
         seen_products: set[str] = set()
         for product in data.products:
             if product.product_id not in seen_products:
                 seen_products.add(product.product_id)
-                records.append(
-                    (t.products, {"product_id": _s(product.product_id)}, [(t.products, _product_item(product))])
-                )
-        existing = self._existing([(table, key) for table, key, _ in records])
-        new = [writes for table, key, writes in records if (table, _key_text(key)) not in existing]
+                records.append((t.products, {"product_id": _s(product.product_id)}, [], _product_item(product)))
+        stored = self._stored([(table, key) for table, key, _, _ in records])
+
+        def missing(table: str, key: Item, marker: Item) -> bool:
+            found = stored.get((table, _key_text(key)))
+            return found is None or (table == t.beneficiaries and found != marker)
+
+        new = [(table, first, marker) for table, key, first, marker in records if missing(table, key, marker)]
         total = len(records)
         done = total - len(new)
-        batch: list[tuple[str, Item]] = []
-        finished_in_batch = 0
-        for writes in new:
-            if len(batch) + len(writes) > BATCH_WRITE_SIZE:
+        phases = [[w for _, first, _ in new for w in first], [(table, marker) for table, _, marker in new]]
+        for markers, writes in enumerate(phases):
+            for start in range(0, len(writes), BATCH_WRITE_SIZE):
+                batch = writes[start : start + BATCH_WRITE_SIZE]
                 self._batch_write(batch)
-                done += finished_in_batch
-                batch, finished_in_batch = [], 0
+                done += len(batch) if markers else 0
                 if progress is not None:
                     progress(done, total)
-            batch.extend(writes)
-            finished_in_batch += 1
-        if batch:
-            self._batch_write(batch)
-            done += finished_in_batch
-        if progress is not None:
+        if progress is not None and not new:
             progress(done, total)
         return LoadReport(len(data.accounts), len(data.beneficiaries), len(data.products))
 
-    def _existing(self, keys: list[tuple[str, Item]]) -> set[tuple[str, str]]:
-        found: set[tuple[str, str]] = set()
+    def _stored(self, keys: list[tuple[str, Item]]) -> dict[tuple[str, str], Item]:
+        """The stored items under ``keys`` (consistent BatchGetItem, 100 keys a request), by (table, key text)."""
+        found: dict[tuple[str, str], Item] = {}
         unique = list({(table, _key_text(key)): (table, key) for table, key in keys}.values())
         for start in range(0, len(unique), BATCH_GET_SIZE):
             request: dict[str, Any] = {}
@@ -373,7 +423,7 @@ class DynamoStore:
                 response = self.call("batch_get_item", RequestItems=request)
                 for table, items in response.get("Responses", {}).items():
                     key_names = _key_names(request[table]["Keys"][0])
-                    found.update((table, _key_text({k: item[k] for k in key_names})) for item in items)
+                    found.update(((table, _key_text({k: item[k] for k in key_names})), item) for item in items)
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -427,6 +477,7 @@ def _opening_items(t: TableNames, account: NewAccount) -> list[tuple[str, Item]]
         timestamp=account.opened_at,
         balance_after=balance,
     )
+    opening_key = entry_key(account.opened_at, entry.entry_id, opening=True)
     return [
         (
             t.accounts,
@@ -443,16 +494,17 @@ def _opening_items(t: TableNames, account: NewAccount) -> list[tuple[str, Item]]
                 **_head_key(account.user_id, account.account_id),
                 "currency": _s(balance.currency),
                 "balance": _n(balance.minor),
+                "last_sk": _s(opening_key),
             },
         ),
-        (t.transactions, _entry_item(entry, opening=True)),
+        (t.transactions, _entry_item(entry, opening_key)),
     ]
 
 
-def _entry_item(entry: LedgerEntry, *, opening: bool = False) -> Item:
+def _entry_item(entry: LedgerEntry, key: str) -> Item:
     return {
         "account_key": _s(account_key(entry.user_id, entry.account_id)),
-        "entry_key": _s(entry_key(entry.timestamp, entry.entry_id, opening=opening)),
+        "entry_key": _s(key),
         "entry_id": _s(entry.entry_id),
         "user_id": _s(entry.user_id),
         "account_id": _s(entry.account_id),
@@ -751,17 +803,39 @@ class _Ledger(_Repo):
                     (source, "SET balance = balance - :a", funded),
                     (target, "SET balance = balance + :a", "attribute_exists(user_id) AND currency = :c"),
                 )
-            ] + [
-                {
-                    "Update": {
-                        "TableName": t.transactions,
-                        "Key": _head_key(ref.user_id, ref.account_id),
-                        "UpdateExpression": "ADD balance :d",
-                        "ExpressionAttributeValues": {":d": _n(delta)},
-                    }
-                }
-                for ref, delta in ((source, -amount.minor), (target, amount.minor))
             ]
+        # One ledger partition per account touched, each with its head and its new entries.
+        partitions: dict[AccountRef, list[LedgerEntry]] = {}
+        for ref, entry in zip((source, target), entries, strict=True):
+            partitions.setdefault(ref, []).append(entry)
+        deltas = {source: -amount.minor, target: amount.minor} if source != target else {source: 0}
+        entry_puts: dict[str, Item] = {
+            entry.entry_id: {
+                "Put": {
+                    "TableName": t.transactions,
+                    "Item": _entry_item(entry, entry_key(entry.timestamp, entry.entry_id)),
+                    "ConditionExpression": "attribute_not_exists(entry_key)",
+                }
+            }
+            for entry in entries
+        }
+        heads: dict[AccountRef, Item] = {
+            ref: {
+                "Update": {
+                    "TableName": t.transactions,
+                    "Key": _head_key(ref.user_id, ref.account_id),
+                    # The head's last_sk only grows: the partition's key order is the commit order.
+                    "UpdateExpression": "SET last_sk = :sk ADD balance :d",
+                    "ConditionExpression": "attribute_not_exists(last_sk) OR last_sk < :sk",
+                    "ExpressionAttributeValues": {
+                        ":d": _n(deltas[ref]),
+                        ":sk": _s(max(_str(entry_puts[e.entry_id]["Put"]["Item"], "entry_key") for e in own)),
+                    },
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+            for ref, own in partitions.items()
+        }
         record = {
             "Put": {
                 "TableName": t.transfers,
@@ -770,15 +844,29 @@ class _Ledger(_Repo):
                     "transfer_id": _s(transfer.transfer_id),
                     "data": _s(json.dumps(transfer.to_dict(), separators=(",", ":"))),
                 },
+                "ConditionExpression": "attribute_not_exists(transfer_id)",
             }
         }
-        items = [
-            *account_items,
-            *({"Put": {"TableName": t.transactions, "Item": _entry_item(e)}} for e in entries),
-            record,
-        ]
+        head_refs = list(heads)
+        items = [*account_items, *heads.values(), *entry_puts.values(), record]
+        restamps = 0
 
-        def explain(reasons: list[Reason]) -> Exception | None:
+        def restamp(ref: AccountRef, reason: Reason) -> bool:
+            """Re-key this partition's entries just after the head's stored last_sk; False if it is unknown."""
+            old = _old(reason)
+            if old is None or "last_sk" not in old:
+                return False
+            last = _str(old, "last_sk")
+            keys = []
+            for entry in partitions[ref]:
+                key = entry_key_after(last, entry.entry_id)
+                entry_puts[entry.entry_id]["Put"]["Item"]["entry_key"] = _s(key)
+                keys.append(key)
+            heads[ref]["Update"]["ExpressionAttributeValues"][":sk"] = _s(max(keys))
+            return True
+
+        def explain(reasons: list[Reason]) -> Exception | _Resend | None:
+            nonlocal restamps
             src = reasons[0]
             tgt = reasons[0] if source == target else reasons[1]
             if _failed(src) and _old(src) is None:
@@ -792,6 +880,14 @@ class _Ledger(_Repo):
                 return CurrencyMismatch()
             if _failed(src):
                 return InsufficientFunds()
+            head_reasons = reasons[len(account_items) : len(account_items) + len(heads)]
+            if any(_failed(r) for r in reasons[len(account_items) + len(heads) :]):
+                return ConcurrencyConflict("That transfer already exists.")
+            late = [(ref, r) for ref, r in zip(head_refs, head_reasons, strict=True) if _failed(r)]
+            # Committed after an entry with a later key (clock skew, a slow commit): re-key and resend.
+            if late and restamps < RESTAMP_ATTEMPTS and all(restamp(ref, r) for ref, r in late):
+                restamps += 1
+                return RESEND
             return ConcurrencyConflict()
 
         self._uow.buffer_items(items, explain)
@@ -1082,6 +1178,8 @@ class _Outbox(_Repo):
                     "pending_key": _s(f"{_ts(event.occurred_at)}#{event.event_id}"),
                     "ttl": _n(_epoch(event.occurred_at + OUTBOX_RETENTION)),
                 },
+                "ConditionExpression": "attribute_not_exists(event_id)",
             }
         }
-        self._uow.buffer_items([put], _never_fails)
+        # An event id already in the outbox is ignored (as in SQLite): the rest of the command commits.
+        self._uow.buffer_items([put], _no_op)
