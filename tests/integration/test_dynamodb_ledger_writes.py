@@ -35,9 +35,9 @@ def open_two(backend: Backend, ana: str = "100.00", luis: str = "0.00") -> None:
     commit(backend, lambda uow: uow.accounts.open(account(LUIS, "acc-l1", luis)))
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
 def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """The two durable stores (the in-memory store overwrites a duplicated transfer id: see the report)."""
+    """Every store: a duplicated transfer id or outbox event id is handled the same way."""
     with opener(request.param)(tmp_path) as backend:
         yield backend
 

@@ -62,7 +62,6 @@ Reads
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -72,6 +71,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from centli.adapters.aws_clients import make_client
 from centli.adapters.buffered import BufferedUnitOfWork
 from centli.adapters.dynamodb.schema import PENDING_ORDERS_INDEX, PENDING_OUTBOX_INDEX, TableNames
 from centli.adapters.resilience import CircuitBreaker, retry_with_jitter
@@ -126,7 +126,6 @@ _DEPENDENCY_ERRORS = frozenset(
     }
 )
 #: Attempts per request (the first included) in botocore's standard retry mode (throttling, 5xx, connection errors).
-REQUEST_ATTEMPTS = 3
 CONFLICT_ATTEMPTS = 4
 #: Times one transfer's entries are re-keyed after later-keyed entries committed first.
 RESTAMP_ATTEMPTS = 5
@@ -191,25 +190,9 @@ def _is_dependency_failure(error: BaseException) -> bool:
 
 
 def make_dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
-    """A DynamoDB client with standard retries and short timeouts (AWS_ENDPOINT_URL is honoured).
-
-    The region defaults to us-east-1 only for a local endpoint (moto, DynamoDB Local). Against
-    AWS, botocore resolves it as usual and raises NoRegionError when none is configured, rather
-    than silently writing to us-east-1.
-    """
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session()
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": REQUEST_ATTEMPTS},
-        connect_timeout=2,
-        read_timeout=5,
-        tcp_keepalive=True,
-    )
-    local = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
-    region = session.region_name or ("us-east-1" if local else None)
-    return session.client("dynamodb", endpoint_url=endpoint_url, region_name=region, config=config)
+    """A DynamoDB client: standard retries, short timeouts, a region only by default for a local endpoint."""
+    client: DynamoDBClient = make_client("dynamodb", endpoint_url)
+    return client
 
 
 # intents ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from centli.adapters.aws_clients import make_client
 from centli.adapters.resilience import retry_with_jitter
 from centli.domain.events import DomainEvent
 
@@ -33,7 +34,6 @@ MAX_REQUEST_BYTES: Final = 256 * 1024
 #: Attempts per batch, the first included (each on top of botocore's own retries of throttling and 5xx).
 PUBLISH_ATTEMPTS: Final = 4
 #: Attempts per request in botocore's standard retry mode.
-REQUEST_ATTEMPTS: Final = 3
 
 Entry = dict[str, Any]
 _Pending = list[tuple[DomainEvent, Entry]]
@@ -153,17 +153,6 @@ class EventBridgePublisher:
 
 
 def make_events_client(endpoint_url: str | None = None) -> EventBridgeClient:
-    """An EventBridge client with standard retries and short timeouts (AWS_ENDPOINT_URL is honoured)."""
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session()
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": REQUEST_ATTEMPTS},
-        connect_timeout=2,
-        read_timeout=5,
-        tcp_keepalive=True,
-    )
-    return session.client(
-        "events", endpoint_url=endpoint_url, region_name=session.region_name or "us-east-1", config=config
-    )
+    """An EventBridge client: standard retries, short timeouts, a region only by default for a local endpoint."""
+    client: EventBridgeClient = make_client("events", endpoint_url)
+    return client

@@ -235,6 +235,8 @@ class _Ledger(_Repo):
                 raise CurrencyMismatch()
             if source.balance < transfer.amount:
                 raise InsufficientFunds()
+            if stage.get("transfers", (transfer.user_id, transfer.transfer_id)) is not None:
+                raise ConcurrencyConflict("That transfer already exists.")
             source = replace(source, balance=source.balance - transfer.amount)
             stage.put("accounts", source_key, source)
             target = stage.get("accounts", target_key)  # re-read: could be the same row in theory
@@ -407,7 +409,13 @@ class _Inbox(_Repo):
 
 class _Outbox(_Repo):
     def add(self, event: DomainEvent) -> None:
-        self._uow.buffer(lambda s: s.new_events.append(event))
+        def op(stage: _Stage) -> None:
+            # An event id already stored is kept as it was (as the SQLite and DynamoDB stores do).
+            if any(e.event_id == event.event_id for e in (*stage.store.outbox, *stage.new_events)):
+                return
+            stage.new_events.append(event)
+
+        self._uow.buffer(op)
 
 
 def _int_position(position: str, size: int) -> int:
