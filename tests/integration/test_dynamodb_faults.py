@@ -17,8 +17,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
+from centli.adapters.aws_clients import REQUEST_ATTEMPTS
 from centli.adapters.dynamodb import DynamoStore
-from centli.adapters.dynamodb.store import REQUEST_ATTEMPTS
 from centli.adapters.memory import ManualClock, SequentialIds
 from centli.adapters.resilience import CircuitBreaker, retry_with_jitter
 from centli.domain.application import Application, bootstrap
