@@ -166,8 +166,12 @@ def account_key(user_id: str, account_id: str) -> str:
     return f"{user_id}#{account_id}"
 
 
+#: Every opening entry sorts at this instant: its key must not depend on when a (re-run) load happened.
+OPENING_KEY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def entry_key(timestamp: datetime, entry_id: str, *, opening: bool = False) -> str:
-    return f"E#{_ts(timestamp)}#{0 if opening else 1}#{entry_id}"
+    return f"E#{_ts(OPENING_KEY_TIME if opening else timestamp)}#{0 if opening else 1}#{entry_id}"
 
 
 def entry_key_after(last_key: str, entry_id: str) -> str:
