@@ -8,7 +8,9 @@ signature again. For every ``tools/call`` the interceptor removes any
 ``centli_identity`` argument (the model may have written one) and adds a
 short-lived assertion of the claim named by ``CENTLI_AGENTCORE_IDENTITY_CLAIM``
 (default ``sub``), signed with ``CENTLI_AGENTCORE_IDENTITY_SECRET``, the key the
-action-group functions verify with. Other MCP methods pass through unchanged.
+action-group functions verify with, for the tools of the targets named in
+``CENTLI_AGENTCORE_TARGETS`` only (default ``centli-core-banking,centli-marketplace``).
+Other MCP methods pass through unchanged.
 A call without a usable identity is answered by the gateway with a JSON-RPC
 error and never reaches a tool. It fails closed when the secret is missing.
 """
@@ -28,6 +30,10 @@ from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, issue_assertion
 OUTPUT_VERSION: Final = "1.0"
 SECRET_VARIABLE: Final = "CENTLI_AGENTCORE_IDENTITY_SECRET"  # noqa: S105 - a variable name
 CLAIM_VARIABLE: Final = "CENTLI_AGENTCORE_IDENTITY_CLAIM"
+TARGETS_VARIABLE: Final = "CENTLI_AGENTCORE_TARGETS"
+#: The gateway targets of the action groups; other targets' tools never receive the assertion.
+DEFAULT_TARGETS: Final = "centli-core-banking,centli-marketplace"
+TOOL_SEPARATOR: Final = "___"
 #: One tool call, not a session: the functions refuse anything over 300 s.
 ASSERTION_SECONDS: Final = 60
 #: JSON-RPC "invalid request" code, as the gateway would use for a refused call.
@@ -52,7 +58,9 @@ def handler(event: object, context: object, environ: Mapping[str, str] | None = 
     arguments = params.get("arguments")
     arguments = dict(arguments) if isinstance(arguments, dict) else {}
     arguments.pop(IDENTITY_ARGUMENT, None)
-    arguments[IDENTITY_ARGUMENT] = issue_assertion(secret, customer, int(time.time()), ASSERTION_SECONDS)
+    targets = {t.strip() for t in (env.get(TARGETS_VARIABLE) or DEFAULT_TARGETS).split(",") if t.strip()}
+    if str(params.get("name", "")).split(TOOL_SEPARATOR)[0] in targets:
+        arguments[IDENTITY_ARGUMENT] = issue_assertion(secret, customer, int(time.time()), ASSERTION_SECONDS)
     return _forward({**body, "params": {**params, "arguments": arguments}})
 
 

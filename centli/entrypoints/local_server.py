@@ -92,6 +92,8 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
         correlation_id = str(uuid.uuid4())
         status, body, route_name = HTTPStatus.NOT_FOUND, _error("NOT_FOUND", "No such path."), "unknown"
         try:
+            if not _local_host(self.headers.get("Host", "")):
+                raise _BadRequest("This server answers requests for localhost only.")
             payload = self._read_json() if method == "POST" else {}
             if url.path == "/health" and method == "GET":
                 status, body, route_name = HTTPStatus.OK, {"status": "ok"}, "health"
@@ -166,7 +168,7 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
 
     def _read_json(self) -> dict[str, Any]:
         raw_length = self.headers.get("Content-Length") or "0"
-        if not raw_length.isdigit():
+        if not re.fullmatch(r"[0-9]{1,9}", raw_length):
             raise _BadRequest("Content-Length must be a whole number.")
         length = int(raw_length)
         if length > MAX_REQUEST_BYTES:
@@ -192,6 +194,15 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
 
 class _BadRequest(Exception):
     pass
+
+
+def _local_host(host: str) -> bool:
+    """The Host header names this machine (a browser tricked by DNS rebinding sends another name)."""
+    try:
+        name = urlsplit(f"//{host}").hostname
+    except ValueError:
+        return False
+    return name in {"localhost", "127.0.0.1", "::1"}
 
 
 def _reject_constant(name: str) -> None:

@@ -141,6 +141,9 @@ def test_identity_and_bad_requests(server: Server) -> None:
     assert status == 404
     status, body = server.call("POST", "/transfers", b"{}", {**ANA, "Content-Length": "-1"})
     assert (status, body["error"]["code"]) == (400, "INVALID_INPUT")
+    # A page on another site that rebinds its name to 127.0.0.1 still sends its own Host.
+    status, body = server.call("GET", "/accounts", headers={**ANA, "Host": "attacker.example:8080"})
+    assert (status, body["error"]["code"]) == (400, "INVALID_INPUT")
 
 
 def test_the_server_refuses_to_listen_beyond_loopback() -> None:

@@ -187,9 +187,10 @@ def test_saga_and_sweeper_may_write_only_what_their_steps_touch(template: dict[s
         "OrdersTable",
     }
     assert tables_for(saga, "dynamodb:UpdateItem") == {"AccountsTable", "TransactionsTable", "ProductsTable"}
-    assert tables_for(saga, "dynamodb:GetItem") == {"OrdersTable"}
+    assert tables_for(saga, "dynamodb:GetItem") == {"OrdersTable", "IdempotencyTable"}
     assert not granted(saga, "dynamodb:Query") and not granted(saga, "dynamodb:Scan")
     assert tables_for(sweeper, "dynamodb:PutItem") == {"IdempotencyTable", "OutboxTable"}
+    assert tables_for(sweeper, "dynamodb:GetItem") == {"IdempotencyTable"}
     assert granted(sweeper, "dynamodb:Query") == [{"Fn::Sub": "${OrdersTable.Arn}/index/pending-created-index"}]
     assert not granted(sweeper, "dynamodb:UpdateItem")
     (schedule,) = sweeper["Properties"]["Events"].values()

@@ -21,13 +21,18 @@ def token(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
-def interceptor_event(arguments: dict[str, Any], authorization: str | None, method: str = "tools/call") -> Any:
+def interceptor_event(
+    arguments: dict[str, Any],
+    authorization: str | None,
+    method: str = "tools/call",
+    tool: str = "centli-core-banking___getBalance",
+) -> Any:
     headers = {"Accept": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
     body = {"jsonrpc": "2.0", "id": 7, "method": method}
     if method == "tools/call":
-        body["params"] = {"name": "centli-core-banking___getBalance", "arguments": arguments}
+        body["params"] = {"name": tool, "arguments": arguments}
     return {"interceptorInputVersion": "1.0", "mcp": {"gatewayRequest": {"headers": headers, "body": body}}}
 
 
@@ -78,3 +83,10 @@ def test_other_mcp_methods_pass_through_untouched() -> None:
     event = interceptor_event({}, None, method="tools/list")
     output = handler(event, None, ENV)
     assert output["mcp"]["transformedGatewayRequest"]["body"] == event["mcp"]["gatewayRequest"]["body"]
+
+
+def test_tools_of_other_targets_never_receive_the_assertion() -> None:
+    bearer = f"Bearer {token({'sub': 'u-ana'})}"
+    forged = {"q": "x", IDENTITY_ARGUMENT: "written-by-the-model"}
+    output = handler(interceptor_event(forged, bearer, tool="weather___forecast"), None, ENV)
+    assert forwarded_arguments(output) == {"q": "x"}
