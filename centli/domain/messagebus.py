@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 
 from centli.domain.events import DomainEvent
+from centli.ports.clock import Clock
 from centli.ports.faults import BEFORE_PUBLISH, FaultPoints, NoFaults
 from centli.ports.messaging import EventPublisher, OutboxReader
 
@@ -124,3 +126,24 @@ class OutboxRelay:
                     break
                 moved += self._relay_batch()
         return moved
+
+
+class OverdueOutbox:
+    """The events of an outbox still unpublished ``grace`` after they occurred.
+
+    On AWS a stream relay publishes each event as it is committed; what it
+    could not deliver stays pending, and the scheduled sweeper publishes these
+    again (consumers dedupe by event_id, so an event sent twice is harmless).
+    """
+
+    def __init__(self, outbox: OutboxReader, clock: Clock, grace: timedelta) -> None:
+        self._outbox = outbox
+        self._clock = clock
+        self._grace = grace
+
+    def pending(self, limit: int) -> list[DomainEvent]:
+        cutoff = self._clock.now() - self._grace
+        return [event for event in self._outbox.pending(limit) if event.occurred_at < cutoff]
+
+    def mark_published(self, event_ids: Sequence[str]) -> None:
+        self._outbox.mark_published(event_ids)

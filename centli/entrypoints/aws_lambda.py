@@ -10,8 +10,10 @@ finally dead-letter.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -27,6 +29,7 @@ from centli.adapters.bedrock.events import (
     render,
 )
 from centli.domain.events import EVENT_TYPES, DomainEvent
+from centli.domain.messagebus import OutboxRelay, OverdueOutbox
 from centli.entrypoints.container import Container
 from centli.entrypoints.logs import bind, service_logger, unbind, user_ref
 from centli.entrypoints.operations import CORE_BANKING, MARKETPLACE, Outcome, execute
@@ -194,14 +197,33 @@ def saga_handler(event: Mapping[str, Any], context: object) -> dict[str, int]:
         unbind(logger)
 
 
+#: How long the outbox stream relay has to publish an event before the sweeper publishes it again.
+STREAM_RELAY_GRACE = timedelta(minutes=5)
+#: Batches of overdue events the sweeper publishes per run (10 events each).
+REPUBLISH_BATCHES = 20
+
+
 def sweeper_handler(event: object, context: object) -> int:
-    """Scheduled: void the payment of orders stuck PENDING past the timeout; returns how many."""
+    """Scheduled: settle orders stuck PENDING past the timeout, then publish overdue outbox events.
+
+    Returns how many stuck orders' payments were voided.
+    """
     logger = service_logger("centli-sweeper")
     bind(logger, correlation_id=getattr(context, "aws_request_id", None) or "sweeper")
     try:
         app = container.application()
         voided = app.marketplace.sweep_stuck_orders(app.banking)
-        logger.info("sweep finished", extra={"voided": voided})
+        republished = 0
+        if container.outbox() is None:  # on AWS: events the stream relay failed to deliver
+            overdue = OverdueOutbox(container.store(), container.clock(), STREAM_RELAY_GRACE)
+            # Failures stay pending for the next run: nothing is dead-lettered from here.
+            relay = OutboxRelay(overdue, container.event_publisher(), max_attempts=sys.maxsize)
+            for _ in range(REPUBLISH_BATCHES):
+                moved = relay.relay_once()
+                if moved == 0:
+                    break
+                republished += moved
+        logger.info("sweep finished", extra={"voided": voided, "republished": republished})
         return voided
     except Exception:
         logger.exception("sweep failed")

@@ -253,6 +253,21 @@ def test_the_sweeper_cancels_an_order_stuck_past_the_timeout(world: World) -> No
     assert aws_lambda.sweeper_handler({}, None) == 0
 
 
+def test_events_the_stream_relay_never_delivered_are_published_by_the_sweeper(world: World) -> None:
+    # The stream relay is down: nothing is relayed; only the scheduled sweeper runs.
+    order_id = purchase(world, "acc-0001", "relay-down")
+    assert aws_lambda.sweeper_handler({}, None) == 0
+    assert world.deliver() == 0  # too fresh to be overdue: the stream relay still has its chance
+    for _ in range(3):  # minute 6: PURCHASE_INITIATED; minute 12: PAYMENT_COMPLETED; then quiet
+        world.clock.advance(timedelta(minutes=6))
+        assert aws_lambda.sweeper_handler({}, None) == 0  # nothing is stuck past the 15-minute timeout
+        world.deliver()
+    assert world.app.marketplace.get_order("u-ana", order_id).status == "CONFIRMED"
+    assert world.balance("u-ana", "acc-0001") == "24501.00"
+    assert world.balance("u-shop", "acc-9000") == "499.00"
+    assert world.store.pending(10) == []  # everything published, the pending index is empty
+
+
 class FailingPublisher:
     """Wraps the real publisher and refuses chosen events (moto never refuses a PutEvents entry)."""
 

@@ -191,8 +191,12 @@ def test_saga_and_sweeper_may_write_only_what_their_steps_touch(template: dict[s
     assert not granted(saga, "dynamodb:Query") and not granted(saga, "dynamodb:Scan")
     assert tables_for(sweeper, "dynamodb:PutItem") == {"IdempotencyTable", "OutboxTable"}
     assert tables_for(sweeper, "dynamodb:GetItem") == {"IdempotencyTable"}
-    assert granted(sweeper, "dynamodb:Query") == [{"Fn::Sub": "${OrdersTable.Arn}/index/pending-created-index"}]
-    assert not granted(sweeper, "dynamodb:UpdateItem")
+    assert granted(sweeper, "dynamodb:Query") == [
+        {"Fn::Sub": "${OrdersTable.Arn}/index/pending-created-index"},
+        {"Fn::Sub": "${OutboxTable.Arn}/index/pending-index"},
+    ]
+    assert tables_for(sweeper, "dynamodb:UpdateItem") == {"OutboxTable"}  # marking republished events
+    assert granted(sweeper, "events:PutEvents") == [{"Fn::GetAtt": ["EventBus", "Arn"]}]
     (schedule,) = sweeper["Properties"]["Events"].values()
     assert (schedule["Type"], schedule["Properties"]["Schedule"]) == ("Schedule", "rate(5 minutes)")
 
