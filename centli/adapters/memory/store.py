@@ -66,6 +66,7 @@ class InMemoryStore:
         #: Per account (user_id, account_id): entries oldest first.
         self.entries: dict[Key, list[LedgerEntry]] = {}
         self.outbox: list[DomainEvent] = []
+        self.outbox_ids: set[str] = set()  # the ids in ``outbox``, for the duplicate check
         self.published: set[str] = set()
         self.commits = 0
 
@@ -85,6 +86,7 @@ class InMemoryStore:
             self.published.update(event_ids)
             if len(self.published) > 10_000:
                 self.outbox = [e for e in self.outbox if e.event_id not in self.published]
+                self.outbox_ids = {e.event_id for e in self.outbox}
                 self.published.clear()
 
     # reads used by repositories --------------------------------------------
@@ -120,6 +122,7 @@ class _Stage:
         for entry in self.new_entries:
             self.store.entries.setdefault((entry.user_id, entry.account_id), []).append(entry)
         self.store.outbox.extend(self.new_events)
+        self.store.outbox_ids.update(e.event_id for e in self.new_events)
 
 
 Operation = Callable[[_Stage], None]
@@ -411,7 +414,7 @@ class _Outbox(_Repo):
     def add(self, event: DomainEvent) -> None:
         def op(stage: _Stage) -> None:
             # An event id already stored is kept as it was (as the SQLite and DynamoDB stores do).
-            if any(e.event_id == event.event_id for e in (*stage.store.outbox, *stage.new_events)):
+            if event.event_id in stage.store.outbox_ids or any(e.event_id == event.event_id for e in stage.new_events):
                 return
             stage.new_events.append(event)
 
