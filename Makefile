@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 .PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench clean
 
 $(STAMP): pyproject.toml requirements.lock
+	@echo "centli: setting up $(VENV) (first run only: installs the pinned dependencies, about a minute)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev,local]"
+	@echo "centli: dependencies installed"
 	touch $(STAMP)
 
 # The main job: the local server on the embedded SQLite default, with the demo bank loaded.
