@@ -8,6 +8,7 @@ app's lifespan then stops the relay and sweeper threads.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import signal
@@ -16,7 +17,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from centli.entrypoints.commands import CommandError
 from centli.entrypoints.local_app import USER_HEADER, LocalSite
@@ -46,7 +47,8 @@ def bind(host: str, port: int) -> socket.socket:
     if not 0 <= port <= 65535:
         raise ServeError(f"port {port} is not a TCP port (0 to 65535; 0 picks a free one)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else a 40 ms delayed-ACK stall)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -60,6 +62,52 @@ def bind(host: str, port: int) -> socket.socket:
         raise ServeError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     sock.setblocking(False)
     return sock
+
+
+class _CoalescingTransport:
+    """Sends what one event-loop turn wrote as one segment: a response's head and body leave together.
+
+    uvicorn writes the head and the body separately; on loopback every send is
+    a full trip through the kernel's TCP stack, so one send per answer instead
+    of two is a measurable share of a small request (docs/performance.md).
+    Framing stays uvicorn's: this only joins bytes already framed, in order.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def coalescing_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's httptools protocol writing through :class:`_CoalescingTransport`."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            coalescing: Any = _CoalescingTransport(transport, asyncio.get_running_loop())
+            super().connection_made(coalescing)
+
+    return CoalescingHttpToolsProtocol
 
 
 class _Stopped(Exception):
@@ -108,8 +156,8 @@ def serve(
     app = build_app(site) if build_app else create_app(site=site, sweep_interval=sweep_interval)
     config = uvicorn.Config(
         app,
-        http="httptools",
-        loop="asyncio",
+        http=coalescing_protocol(),
+        loop="auto",  # uvloop where it is installed (not on Windows), else asyncio
         lifespan="on",
         log_level="warning",
         access_log=False,  # one structured line per request comes from the app
