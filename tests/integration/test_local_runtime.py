@@ -335,3 +335,18 @@ def test_a_restart_keeps_every_balance_and_order(tmp_path: Path) -> None:
         assert second.stop() == 0
     assert "background workers stopped" in second.output()
     assert "Traceback" not in first.output() + second.output()
+
+
+def test_centli_invoke_through_a_running_server(server: LocalServer) -> None:
+    result = centli(
+        "invoke", "centli-marketplace", "--event", "events/bedrock-function/getProduct.json", "--url", server.base
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(json.loads(result.stdout)["response"]["functionResponse"]["responseBody"]["TEXT"]["body"])
+    assert (body["product_id"], body["price"]) == ("p-100", "499.00")
+    result = centli("invoke", "centli-nope", "--event", "events/bedrock-function/getProduct.json", "--url", server.base)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "centli invoke: ResourceNotFoundException: "
+        "Function not found: arn:aws:lambda:us-east-1:123456789012:function:centli-nope"
+    )
