@@ -541,7 +541,7 @@ agent sends it to Lambda; <code>events/</code> has one per operation and format.
 <h2>AWS Lambda Invoke API</h2>
 <p><code>POST /2015-03-31/functions/{{name}}/invocations</code> for {functions}, by name, logical id or ARN.</p>
 <pre>aws lambda invoke --endpoint-url {base} --function-name centli-core-banking \\
-    --cli-binary-format raw-in-base64-out --payload file://events/bedrock-function/getBalance.json out.json</pre>
+    --payload fileb://events/bedrock-function/getBalance.json out.json</pre>
 <h2>Connecting an agent</h2>
 <p>Point an agent's Lambda client (boto3 <code>client("lambda", endpoint_url="{base}")</code>) at this server,
 or replay its events with <code>centli invoke FUNCTION --event FILE --url {base}</code>.
