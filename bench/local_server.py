@@ -85,7 +85,8 @@ def wait_ready(base: str) -> None:
 
 
 def wrk(base: str, path: str, args: argparse.Namespace, script: Path | None) -> tuple[float, float, float]:
-    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+    command = ["taskset", "-c", "0"] if args.pin else []
+    command += ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
     command += ["-H", "X-Centli-User: u-ana"]
     if script:
         command += ["-s", str(script)]
@@ -108,6 +109,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run each server on CPU 1 and wrk on CPU 0 (taskset): the same CPU for both servers, whatever else runs",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/local_server.py needs wrk (Debian: apt-get install -y wrk)")
@@ -118,8 +124,9 @@ def main() -> None:
         script.write_text(TRANSFER_LUA)
         env = {**os.environ, "CENTLI_BACKEND": "sqlite", "CENTLI_SQLITE_PATH": str(work / "centli.db")}
         env["CENTLI_LOG_LEVEL"] = "INFO"
-        centli = [PYTHON, "-m", "centli.entrypoints.cli", "serve", "--port", "0", "--load-demo"]
-        trivial = [PYTHON, str(HERE / "trivial_server.py"), str(work / "trivial.db")]
+        pin = ["taskset", "-c", "1"] if args.pin else []
+        centli = [*pin, PYTHON, "-m", "centli.entrypoints.cli", "serve", "--port", "0", "--load-demo"]
+        trivial = [*pin, PYTHON, str(HERE / "trivial_server.py"), str(work / "trivial.db")]
         with process(centli, env, work / "centli.log") as centli_base, process(trivial, env, work / "t.log") as base:
             servers = {"trivial": base, "centli": centli_base}
             for _ in range(args.rounds):
@@ -131,7 +138,8 @@ def main() -> None:
                         results.setdefault((operation, name), []).append(wrk(url, path, args, lua))
             lines = sum(1 for _ in (work / "centli.log").open())
     print(
-        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} round(s), medians; "
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} round(s), medians"
+        f"{', servers on CPU 1, wrk on CPU 0' if args.pin else ''}; "
         f"centli logged {lines} lines\n"
     )
     print(f"{'operation':<16}{'server':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'× trivial':>11}")
