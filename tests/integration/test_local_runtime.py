@@ -350,3 +350,56 @@ def test_centli_invoke_through_a_running_server(server: LocalServer) -> None:
         "centli invoke: ResourceNotFoundException: "
         "Function not found: arn:aws:lambda:us-east-1:123456789012:function:centli-nope"
     )
+
+
+# the README's ways in ------------------------------------------------------------------------
+def readme_curl_commands() -> list[list[str]]:
+    """Every curl command in the README's code blocks, as argument lists."""
+    import shlex
+
+    text = (REPO / "README.md").read_text("utf-8").replace("\\\n", " ")
+    return [shlex.split(line.split("#")[0])[1:] for line in text.splitlines() if line.strip().startswith("curl ")]
+
+
+def test_the_readme_curl_commands_work(tmp_path: Path) -> None:
+    """What a user pastes after `make run`: each curl of the README, against a fresh bank."""
+    commands = readme_curl_commands()
+    assert len(commands) >= 6
+    fresh = LocalServer(tmp_path / "centli.db")
+    try:
+        for arguments in commands:
+            method, headers, body, url = "GET", {}, None, ""
+            words = iter(arguments)
+            for word in words:
+                if word == "-X":
+                    method = next(words)
+                elif word == "-H":
+                    name, _, value = next(words).partition(":")
+                    headers[name.strip()] = value.strip()
+                elif word == "-d":
+                    data = next(words)
+                    body = (REPO / data[1:]).read_bytes() if data.startswith("@") else data.encode()
+                    method = "POST" if method == "GET" else method
+                elif word.startswith("http://"):
+                    url = word
+                else:
+                    assert word == "-s", word
+            if body is not None and not any(h.lower() == "content-type" for h in headers):
+                headers["Content-Type"] = "application/x-www-form-urlencoded"  # what curl -d sends
+            path = url.replace("http://127.0.0.1:8080", "")
+            assert path.startswith("/"), url
+            status, _, raw = fresh.request(method, path, body, headers)
+            assert status == 200, (arguments, raw)
+            assert "error" not in json.loads(raw), (arguments, raw)
+    finally:
+        fresh.stop()
+
+
+def test_the_readme_names_real_files_and_functions() -> None:
+    import re
+
+    text = (REPO / "README.md").read_text("utf-8")
+    for path in set(re.findall(r"events/[\w-]+/\w+\.json", text)):
+        assert (REPO / path).exists(), path
+    for name in set(re.findall(r"--function-name ([\w-]+)", text)):
+        assert name in {f.name for f in FUNCTIONS}, name
