@@ -155,7 +155,12 @@ class Workers:
     def _spawn(self, name: str, interval: float, work: Callable[[], object]) -> None:
         def loop() -> None:
             while not self._stop.wait(interval):
-                work()
+                # Every line of a run carries a correlation id; a saga step's own lines carry its order's.
+                bind(log, correlation_id=f"{name}-{next(_request_numbers)}")
+                try:
+                    work()
+                finally:
+                    unbind(log)
 
         thread = threading.Thread(target=loop, name=name, daemon=True)
         thread.start()
@@ -594,15 +599,18 @@ def create_app(
     site = site or LocalSite()
     settings = runtime.container.settings()
     inline_reads = settings.backend in ("memory", "sqlite")
+    # The operations first (the hot paths match sooner). A path served for another method answers 405
+    # with Allow (Starlette's partial match), not 404.
     routes: list[BaseRoute] = [
+        Route(op.path, rest_endpoint(op, inline_reads), methods=[op.method]) for op in OPERATIONS
+    ]
+    routes += [
         Route("/", home, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/agent/{group}", agent_endpoint, methods=["POST"]),
         Route(INVOKE_PREFIX + "{name}/invocations", invoke_endpoint, methods=["POST"]),
     ]
-    # A path served for another method answers 405 with Allow (Starlette's partial match), not 404.
-    routes.extend(Route(op.path, rest_endpoint(op, inline_reads), methods=[op.method]) for op in OPERATIONS)
     routes.extend(extra_routes)
 
     @asynccontextmanager
