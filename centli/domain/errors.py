@@ -59,6 +59,14 @@ class Unauthenticated(DomainError):
     default_message = "The customer is not signed in."
 
 
+class WrongActionGroup(InvalidInput):
+    """An operation sent to the other action group's function: the message names the right group."""
+
+    code = "WRONG_ACTION_GROUP"
+    default_message = "That operation belongs to another action group."
+    repromptable = False
+
+
 class Forbidden(DomainError):
     code = "FORBIDDEN"
     status = 403
@@ -81,6 +89,14 @@ class AccountNotFound(NotFound):
 class BeneficiaryNotFound(NotFound):
     code = "BENEFICIARY_NOT_FOUND"
     default_message = "That beneficiary is not among the customer's saved beneficiaries."
+
+
+class DestinationNotFound(NotFound):
+    code = "DESTINATION_NOT_FOUND"
+    default_message = (
+        "That destination is neither one of the customer's accounts nor a saved beneficiary. "
+        "Use an account_id from listAccounts or a beneficiary_id from listBeneficiaries."
+    )
 
 
 class TransferNotFound(NotFound):

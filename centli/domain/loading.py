@@ -15,7 +15,7 @@ from centli.domain.catalog import Product
 from centli.domain.errors import InvalidInput
 from centli.domain.ledger import AccountRef, Beneficiary, NewAccount
 from centli.domain.money import Money
-from centli.domain.policy import require_id
+from centli.domain.policy import MAX_NAME_LENGTH, customer_text, require_id
 from centli.ports.unit_of_work import UnitOfWorkFactory
 
 #: Called with (records written so far, records in all).
@@ -58,18 +58,23 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
         if opening.is_negative:
             raise InvalidInput(f"account {account_id} has a negative opening balance")
         owners[account_id] = user_id
-        accounts.append(NewAccount(account_id, user_id, str(raw.get("alias", "")), opening, opened_at))
+        alias = customer_text(raw.get("alias"), f"account {account_id} alias", MAX_NAME_LENGTH)
+        accounts.append(NewAccount(account_id, user_id, alias, opening, opened_at))
     beneficiaries: list[Beneficiary] = []
     for raw in _records(document, "beneficiaries"):
         user_id = require_id(raw.get("user_id"), "beneficiaries[].user_id")
         account_id = require_id(raw.get("account_id"), "beneficiaries[].account_id")
+        beneficiary_id = require_id(raw.get("beneficiary_id"), "beneficiaries[].beneficiary_id")
         if account_id not in owners:
-            raise InvalidInput(f"beneficiary {raw.get('beneficiary_id')} names an unknown account")
+            raise InvalidInput(f"beneficiary {beneficiary_id} names an unknown account")
+        if owners.get(beneficiary_id) == user_id:
+            # A transfer's destination_id is resolved own accounts first: the two must never be ambiguous.
+            raise InvalidInput(f"beneficiary {beneficiary_id} has the id of one of {user_id}'s own accounts")
         beneficiaries.append(
             Beneficiary(
-                beneficiary_id=require_id(raw.get("beneficiary_id"), "beneficiaries[].beneficiary_id"),
+                beneficiary_id=beneficiary_id,
                 user_id=user_id,
-                alias=str(raw.get("alias", "")),
+                alias=customer_text(raw.get("alias"), f"beneficiary {beneficiary_id} alias", MAX_NAME_LENGTH),
                 account_id=account_id,
                 account_user_id=owners[account_id],
             )
@@ -87,7 +92,7 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
         products.append(
             Product(
                 product_id=product_id,
-                name=str(raw.get("name", "")),
+                name=customer_text(raw.get("name"), f"product {product_id} name", MAX_NAME_LENGTH),
                 category=str(raw.get("category", "")),
                 price=price,
                 stock=stock,

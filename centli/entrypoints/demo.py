@@ -39,7 +39,7 @@ def run_demo(out: Any = print) -> None:
 
     out("\n> Ana sends 500.00 MXN to her saved beneficiary 'Mamá'")
     cmd = CreateTransfer(
-        user, "acc-0001", "500.00", "demo-transfer-1", beneficiary_id="ben-mama", concept="Para el súper"
+        user, "acc-0001", "500.00", "demo-transfer-1", destination_id="ben-mama", concept="Para el súper"
     )
     transfer = app.banking.create_transfer(cmd)
     out(f"  transfer {transfer.transfer_id}: {transfer.status}, {transfer.amount}")

@@ -53,7 +53,7 @@ def test_payment_failure_is_compensated(any_backend: Backend) -> None:
     bank = make_bank(any_backend)
     before = total_money(bank)
     order = bank.app.marketplace.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0003", "buy-1"))
-    bank.app.banking.create_transfer(CreateTransfer(ANA, "acc-0003", "900", "drain", to_account_id="acc-0001"))
+    bank.app.banking.create_transfer(CreateTransfer(ANA, "acc-0003", "900", "drain", destination_id="acc-0001"))
     deliver(bank)
     cancelled = bank.app.marketplace.get_order(ANA, order.order_id)
     assert (cancelled.status, cancelled.cancel_reason) == ("CANCELLED", "INSUFFICIENT_FUNDS")

@@ -67,7 +67,7 @@ def test_reads_writes_retries_and_paging_over_dynamodb(dynamo_lambda: DynamoStor
 
 
 def test_refusals_over_dynamodb_change_nothing(dynamo_lambda: DynamoStore) -> None:
-    broke = call("createTransfer", {"from_account_id": "acc-0003", "beneficiary_id": "ben-mama", "amount": "1000.01"})
+    broke = call("createTransfer", {"from_account_id": "acc-0003", "destination_id": "ben-mama", "amount": "1000.01"})
     assert (broke.status, broke.body["error"]["code"]) == (422, "INSUFFICIENT_FUNDS")
     other = call("getBalance", {"account_id": "acc-0002"})
     assert other.status == 404

@@ -93,7 +93,7 @@ def test_health_and_accounts_of_the_demo_bank(server: Server) -> None:
 def test_transfer_is_exact_and_happens_once_per_idempotency_key(server: Server) -> None:
     headers = {**ANA, "Idempotency-Key": "local-1", "Content-Type": "application/json"}
     # A JSON number with decimals must stay exact (never a float on the way in).
-    payload = b'{"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": 500.10, "currency": "MXN"}'
+    payload = b'{"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": 500.10, "currency": "MXN"}'
     first = server.call("POST", "/transfers", payload, headers)
     again = server.call("POST", "/transfers", payload, headers)
     assert first[0] == again[0] == 200
@@ -162,7 +162,7 @@ def test_state_survives_a_restart_and_the_demo_load_is_idempotent(tmp_path: Path
         status, _ = first.call(
             "POST",
             "/transfers",
-            {"from_account_id": "acc-0001", "to_account_id": "acc-0003", "amount": "100.00"},
+            {"from_account_id": "acc-0001", "destination_id": "acc-0003", "amount": "100.00"},
             {**ANA, "Idempotency-Key": "restart-1"},
         )
         assert status == 200

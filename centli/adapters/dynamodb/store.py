@@ -81,6 +81,7 @@ from centli.domain.errors import (
     ConcurrencyConflict,
     CurrencyMismatch,
     DependencyUnavailable,
+    DestinationNotFound,
     InsufficientFunds,
     InvalidCursor,
     LimitExceeded,
@@ -94,6 +95,7 @@ from centli.domain.ledger import (
     Account,
     AccountRef,
     Beneficiary,
+    DestinationIsBeneficiary,
     Direction,
     LedgerEntry,
     NewAccount,
@@ -737,7 +739,7 @@ class _Beneficiaries(_Repo):
 
 
 class _Ledger(_Repo):
-    def post(self, transfer: Transfer) -> None:
+    def post(self, transfer: Transfer, *, resolve_destination: bool = False) -> None:
         t = self._t
         amount = transfer.amount
         source = AccountRef(transfer.user_id, transfer.from_account_id)
@@ -836,6 +838,19 @@ class _Ledger(_Repo):
         }
         head_refs = list(heads)
         items = [*account_items, *heads.values(), *entry_puts.values(), record]
+        # The destination as an own account first; in the same request, a check that the customer has
+        # no saved beneficiary of that id. When it is one, the check's stored item (ALL_OLD) names it.
+        guard: Item | None = None
+        if resolve_destination:
+            guard = {
+                "ConditionCheck": {
+                    "TableName": t.beneficiaries,
+                    "Key": {"user_id": _s(target.user_id), "beneficiary_id": _s(target.account_id)},
+                    "ConditionExpression": "attribute_not_exists(user_id)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+            items.append(guard)
         restamps = 0
 
         def restamp(ref: AccountRef, reason: Reason) -> bool:
@@ -853,13 +868,27 @@ class _Ledger(_Repo):
             return True
 
         def explain(reasons: list[Reason]) -> Exception | _Resend | None:
-            nonlocal restamps
+            nonlocal restamps, guard
             src = reasons[0]
             tgt = reasons[0] if source == target else reasons[1]
+            saved = reasons[-1] if guard is not None else None
+            if guard is not None:
+                reasons = reasons[:-1]
             if _failed(src) and _old(src) is None:
                 return AccountNotFound(field="from_account_id")
             if _failed(tgt) and _old(tgt) is None:
+                if saved is not None:
+                    stored = _old(saved)
+                    if _failed(saved) and stored is not None:
+                        return DestinationIsBeneficiary(_beneficiary_from_item(stored))
+                    return DestinationNotFound(field="destination_id")
                 return AccountNotFound(field="to_account_id")
+            if guard is not None and saved is not None and _failed(saved) and not any(_failed(r) for r in reasons):
+                # Both an own account and a beneficiary have this id (data loaded before loading refused
+                # that): own accounts come first, so send the posting again without the check.
+                items.remove(guard)
+                guard = None
+                return RESEND
             src_old = _old(src)
             if (_failed(src) and src_old is not None and _str(src_old, "currency") != amount.currency) or (
                 _failed(tgt) and tgt is not src

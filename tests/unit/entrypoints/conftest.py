@@ -245,7 +245,7 @@ def seeded(harness: Harness) -> dict[str, str]:
         transfer = harness.call(
             "openapi",
             "createTransfer",
-            {"from_account_id": source, "beneficiary_id": target, "amount": "10.00", "idempotency_key": f"t-{user}"},
+            {"from_account_id": source, "destination_id": target, "amount": "10.00", "idempotency_key": f"t-{user}"},
             user=user,
         )
         order = harness.call(
@@ -287,7 +287,7 @@ _FALLBACK_EXAMPLES: dict[str, dict[str, Any]] = {
                 "application/json": {
                     "properties": [
                         {"name": "from_account_id", "type": "string", "value": "acc-0001"},
-                        {"name": "beneficiary_id", "type": "string", "value": "ben-mama"},
+                        {"name": "destination_id", "type": "string", "value": "ben-mama"},
                         {"name": "amount", "type": "string", "value": "500.00"},
                         {"name": "currency", "type": "string", "value": "MXN"},
                         {"name": "concept", "type": "string", "value": "Para el súper"},

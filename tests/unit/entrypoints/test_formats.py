@@ -33,9 +33,8 @@ def params_for(operation: str, seeded: dict[str, str], fmt: str) -> dict[str, An
     if operation == "createTransfer":
         return {
             "from_account_id": "acc-0001",
-            "to_account_id": "acc-0003",
+            "destination_id": "acc-0003",
             "amount": "12.50",
-            "currency": "MXN",
             "concept": "Ahorro",
             "idempotency_key": f"k-{fmt}",
         }
@@ -60,10 +59,8 @@ def test_the_table_is_the_contract() -> None:
     }
     assert set(BY_ID["createTransfer"].request.model_fields) == {
         "from_account_id",
-        "to_account_id",
-        "beneficiary_id",
+        "destination_id",
         "amount",
-        "currency",
         "concept",
         "idempotency_key",
     }
@@ -194,7 +191,7 @@ def test_a_retried_agent_turn_does_not_pay_twice(harness: Harness) -> None:
 
 
 def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) -> None:
-    params = {"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": "5", "idempotency_key": "k1"}
+    params = {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "5", "idempotency_key": "k1"}
     assert harness.call("openapi", "createTransfer", params).status == 200
     conflict = harness.call("function", "createTransfer", {**params, "amount": "6"})
     assert conflict.body["error"]["code"] == "IDEMPOTENCY_CONFLICT" and conflict.state is None
@@ -217,7 +214,7 @@ def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) 
         (
             "function",
             "createTransfer",
-            {"from_account_id": "acc-0003", "beneficiary_id": "ben-mama", "amount": "5000.00"},
+            {"from_account_id": "acc-0003", "destination_id": "ben-mama", "amount": "5000.00"},
             422,
             "INSUFFICIENT_FUNDS",
             None,
@@ -225,7 +222,7 @@ def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) 
         (
             "openapi",
             "createTransfer",
-            {"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": "50000.01"},
+            {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "50000.01"},
             422,
             "LIMIT_EXCEEDED",
             None,
@@ -233,7 +230,7 @@ def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) 
         (
             "function",
             "createTransfer",
-            {"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": "1e3"},
+            {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "1e3"},
             400,
             "INVALID_AMOUNT",
             "REPROMPT",
@@ -241,7 +238,7 @@ def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) 
         (
             "openapi",
             "createTransfer",
-            {"from_account_id": "acc-0001", "to_account_id": "acc-0002", "amount": "10"},
+            {"from_account_id": "acc-0001", "destination_id": "acc-0002", "amount": "10"},
             404,
             "ACCOUNT_NOT_FOUND",
             None,
@@ -275,7 +272,7 @@ def test_unhappy_paths_map_to_the_contract(
 
 
 def test_amounts_arriving_as_json_numbers_are_exact(harness: Harness) -> None:
-    params = {"from_account_id": "acc-0001", "to_account_id": "acc-0003", "amount": 0.1, "idempotency_key": "n1"}
+    params = {"from_account_id": "acc-0001", "destination_id": "acc-0003", "amount": 0.1, "idempotency_key": "n1"}
     reply = harness.call("agentcore", "createTransfer", params)
     assert reply.body["amount"] == "0.10"
     too_precise = harness.call("agentcore", "createTransfer", {**params, "amount": 0.125, "idempotency_key": "n2"})

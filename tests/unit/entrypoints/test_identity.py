@@ -49,7 +49,7 @@ def test_identity_in_input_text_or_prompt_attributes_is_ignored(harness: Harness
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_parameter_naming_another_customer_is_403(harness: Harness, fmt: str, name: str) -> None:
     before = harness.snapshot()
-    params = {"from_account_id": "acc-0002", "beneficiary_id": "ben-ana", "amount": "100", name: "u-luis"}
+    params = {"from_account_id": "acc-0002", "destination_id": "ben-ana", "amount": "100", name: "u-luis"}
     reply = harness.call(fmt, "createTransfer", {**params, "idempotency_key": "x1"})
     assert (reply.status, reply.body["error"]["code"]) == (403, "FORBIDDEN")
     assert harness.snapshot() == before
@@ -126,9 +126,9 @@ def _ana_against_luis(seeded: dict[str, str]) -> list[tuple[str, dict[str, Any]]
         ("getBalance", {"account_id": "acc-0002"}),
         ("listTransactions", {"account_id": "acc-0002"}),
         ("getTransfer", {"transfer_id": seeded["u-luis:transfer"]}),
-        ("createTransfer", {"from_account_id": "acc-0002", "to_account_id": "acc-0001", "amount": "1"}),
-        ("createTransfer", {"from_account_id": "acc-0002", "beneficiary_id": "ben-ana", "amount": "1"}),
-        ("createTransfer", {"from_account_id": "acc-0001", "to_account_id": "acc-0004", "amount": "1"}),
+        ("createTransfer", {"from_account_id": "acc-0002", "destination_id": "acc-0001", "amount": "1"}),
+        ("createTransfer", {"from_account_id": "acc-0002", "destination_id": "ben-ana", "amount": "1"}),
+        ("createTransfer", {"from_account_id": "acc-0001", "destination_id": "acc-0004", "amount": "1"}),
         ("createPurchase", {"product_id": "p-100", "quantity": "1", "account_id": "acc-0002"}),
         ("getOrder", {"order_id": seeded["u-luis:order"]}),
     ]

@@ -59,7 +59,7 @@ def run_scenario(harness: Harness) -> None:
     harness.call(
         "function",
         "createTransfer",
-        {"from_account_id": "acc-0003", "to_account_id": "acc-0001", "amount": "7777.00", "concept": "Renta secreta"},
+        {"from_account_id": "acc-0003", "destination_id": "acc-0001", "amount": "7777.00", "concept": "Renta secreta"},
     )
     harness.call("openapi", "getBalance", {"account_id": "acc-0002", "customer_id": "u-luis"})
     harness.call("openapi", "getBalance", {"account_id": "acc-0001"}, user=None)
