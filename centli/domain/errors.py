@@ -86,11 +86,6 @@ class AccountNotFound(NotFound):
     default_message = "That account was not found among the customer's accounts."
 
 
-class BeneficiaryNotFound(NotFound):
-    code = "BENEFICIARY_NOT_FOUND"
-    default_message = "That beneficiary is not among the customer's saved beneficiaries."
-
-
 class DestinationNotFound(NotFound):
     code = "DESTINATION_NOT_FOUND"
     default_message = (

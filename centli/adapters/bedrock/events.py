@@ -189,7 +189,12 @@ def _parse_agentcore(
         except AssertionRefused as refused:
             security_log.warning(
                 "security event: identity assertion refused",
-                extra={"security_event": "IDENTITY_ASSERTION_REFUSED", "reason": refused.reason, "tool": _text(tool)},
+                extra={
+                    "security_event": "IDENTITY_ASSERTION_REFUSED",
+                    "reason": refused.reason,
+                    "tool": _text(tool),
+                    "correlation_id": correlation,
+                },
             )
     return AgentCall(
         format=AGENTCORE,

@@ -30,7 +30,7 @@ def interceptor_event(
     headers = {"Accept": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
-    body = {"jsonrpc": "2.0", "id": 7, "method": method}
+    body = {"jsonrpc": "2.0", "id": "msg-1", "method": method}  # the id agentcore_context names
     if method == "tools/call":
         body["params"] = {"name": tool, "arguments": arguments}
     return {"interceptorInputVersion": "1.0", "mcp": {"gatewayRequest": {"headers": headers, "body": body}}}
@@ -69,7 +69,7 @@ def test_calls_without_a_usable_identity_never_reach_a_tool() -> None:
         response = output["mcp"]["transformedGatewayResponse"]
         assert "transformedGatewayRequest" not in output["mcp"]
         assert response["body"]["error"]["code"] == -32600
-        assert response["body"]["id"] == 7
+        assert response["body"]["id"] == "msg-1"
     assert "transformedGatewayResponse" in handler({"mcp": {}}, None, ENV)["mcp"]
 
 

@@ -65,7 +65,8 @@ def run_scenario(harness: Harness) -> None:
     harness.call("openapi", "getBalance", {"account_id": "acc-0001"}, user=None)
     harness.call("openapi", "listTransactions", {"account_id": "acc-0001", "cursor": "forged.cursor"})
     aws_lambda.core_banking_handler(
-        {"account_id": "acc-0001", "centli_identity": assertion("u-ana")}, agentcore_context("getBalance")
+        {"account_id": "acc-0001", "centli_identity": assertion("u-ana", arguments={"account_id": "acc-0001"})},
+        agentcore_context("getBalance"),
     )
     aws_lambda.core_banking_handler({"account_id": "acc-0001"}, agentcore_context("getBalance"))
     aws_lambda.marketplace_handler("not an event", None)
