@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -362,3 +362,47 @@ def test_beneficiaries_are_per_user(memory_bank: Bank) -> None:
     assert memory_bank.app.banking.list_beneficiaries(LUIS) == []
     with pytest.raises(DestinationNotFound):
         transfer(memory_bank, "1", "k", user=LUIS, from_account_id="acc-0002", destination_id="ben-mama")
+
+
+def test_a_beneficiary_that_is_the_source_account_is_refused(tmp_path: Path) -> None:
+    document = rich_bank()
+    document["beneficiaries"].append(
+        {"user_id": ANA, "beneficiary_id": "ben-me", "alias": "Yo", "account_id": "acc-rich"}
+    )
+    with opener("memory")(tmp_path) as backend:
+        bank = make_bank(backend, document)
+        with pytest.raises(InvalidInput) as raised:
+            transfer(bank, "1", "k", destination_id="ben-me")
+        assert (raised.value.message, raised.value.field) == (
+            "That beneficiary is the source account itself.",
+            "destination_id",
+        )
+
+
+def test_own_accounts_come_first_when_a_beneficiary_has_the_same_id(tmp_path: Path) -> None:
+    """Loading refuses the clash; a store holding one anyway (older data) still pays the own account."""
+    from centli.domain.ledger import Beneficiary
+
+    with opener("memory")(tmp_path) as backend:
+        bank = make_bank(backend, rich_bank())
+        with backend.uow() as uow:
+            uow.beneficiaries.add(Beneficiary("acc-save", ANA, "Luis", "acc-luis", LUIS))
+            uow.commit()
+        done = transfer(bank, "5", "k", destination_id="acc-save")
+        assert (done.to.account_id, done.beneficiary_id) == ("acc-save", None)
+        assert balance(bank, ANA, "acc-save") == Money.of("5.00")
+
+
+def test_loading_refuses_a_beneficiary_id_that_is_one_of_the_customers_account_ids() -> None:
+    from centli.domain.loading import parse_bank_document
+
+    document = rich_bank()
+    document["beneficiaries"].append(
+        {"user_id": ANA, "beneficiary_id": "acc-save", "alias": "Luis", "account_id": "acc-luis"}
+    )
+    with pytest.raises(InvalidInput) as raised:
+        parse_bank_document(document, datetime(2026, 11, 24, tzinfo=UTC))
+    assert raised.value.message == "beneficiary acc-save has the id of one of u-ana's own accounts"
+    # Another customer's account id is no clash: destinations are resolved among the caller's own accounts.
+    document["beneficiaries"][-1] = {"user_id": LUIS, "beneficiary_id": "acc-save", "account_id": "acc-rich"}
+    assert parse_bank_document(document, datetime(2026, 11, 24, tzinfo=UTC)).beneficiaries[-1].user_id == LUIS

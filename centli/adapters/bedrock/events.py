@@ -89,7 +89,7 @@ def parse_event(
     clock: Callable[[], float] = time.time,
 ) -> AgentCall:
     fmt = detect_format(event, context)
-    correlation = _correlation_id(event, context)
+    correlation = correlation_id_of(event, context)
     if fmt == AGENTCORE:
         return _parse_agentcore(event, context, correlation, identity_secret, int(clock()))
     data: Mapping[str, Any] = event if isinstance(event, Mapping) else {}
@@ -246,7 +246,7 @@ def _client_custom(context: object) -> Mapping[str, Any]:
     return custom if isinstance(custom, Mapping) else {}
 
 
-def _correlation_id(event: object, context: object) -> str:
+def correlation_id_of(event: object, context: object) -> str:
     """From the calling application's session attributes, the gateway, or the Lambda request."""
     candidates: list[object] = []
     if isinstance(event, Mapping):

@@ -261,3 +261,22 @@ def test_session_attributes_are_echoed_untouched(harness: Harness) -> None:
     raw = aws_lambda.core_banking_handler(copy.deepcopy(event), None)
     assert raw["sessionAttributes"] == event["sessionAttributes"]
     assert raw["promptSessionAttributes"] == event["promptSessionAttributes"]
+
+
+@pytest.mark.parametrize("fmt", ["openapi", "function"])
+def test_a_bedrock_401_says_the_identity_belongs_in_session_attributes(harness: Harness, fmt: str) -> None:
+    reply = harness.call(fmt, "getBalance", {"account_id": "acc-0001"}, user=None)
+    assert (reply.status, reply.body["error"]["code"]) == (401, "UNAUTHENTICATED")
+    assert reply.body["error"]["message"] == (
+        "The customer is not signed in: the application that calls the agent must set "
+        "sessionAttributes.user_id to the authenticated customer's id."
+    )
+
+
+def test_an_agentcore_401_says_the_identity_is_the_interceptors_assertion(harness: Harness) -> None:
+    reply = harness.call("agentcore", "getBalance", {"account_id": "acc-0001"}, user=None)
+    assert (reply.status, reply.body["error"]["code"]) == (401, "UNAUTHENTICATED")
+    assert reply.body["error"]["message"] == (
+        "The customer is not signed in: this call carries no valid identity assertion. The gateway's "
+        "REQUEST interceptor must add a fresh signed assertion (centli_identity) bound to this very tool call."
+    )
