@@ -68,8 +68,7 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
         if account_id not in owners:
             raise InvalidInput(f"beneficiary {beneficiary_id} names an unknown account")
         if owners.get(beneficiary_id) == user_id:
-            # A transfer's destination_id is resolved own accounts first: the two must never be ambiguous.
-            raise InvalidInput(f"beneficiary {beneficiary_id} has the id of one of {user_id}'s own accounts")
+            raise _clash(user_id, beneficiary_id)
         beneficiaries.append(
             Beneficiary(
                 beneficiary_id=beneficiary_id,
@@ -103,10 +102,40 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
     return BankData(users, accounts, beneficiaries, products)
 
 
+def _clash(user_id: str, beneficiary_id: str) -> InvalidInput:
+    # A transfer's destination_id is resolved own accounts first: the two must never be ambiguous.
+    return InvalidInput(f"beneficiary {beneficiary_id} has the id of one of {user_id}'s own accounts")
+
+
+def refuse_destination_clashes(
+    data: BankData,
+    own_account: Callable[[str, str], bool],
+    saved_beneficiary: Callable[[str, str], bool],
+) -> None:
+    """Refuse a load that would give a customer a beneficiary and an account of the same id.
+
+    ``parse_bank_document`` checks one document; a store checks what is already
+    stored with ``own_account(user_id, account_id)`` and
+    ``saved_beneficiary(user_id, beneficiary_id)`` before it writes anything.
+    """
+    for ben in data.beneficiaries:
+        if own_account(ben.user_id, ben.beneficiary_id):
+            raise _clash(ben.user_id, ben.beneficiary_id)
+    for account in data.accounts:
+        if saved_beneficiary(account.user_id, account.account_id):
+            raise _clash(account.user_id, account.account_id)
+
+
 def load_through_unit_of_work(
     uow: UnitOfWorkFactory, data: BankData, progress: Progress | None = None, chunk: int = 25
 ) -> LoadReport:
     """Write a bank in chunks; existing accounts and products are left as they are (idempotent)."""
+    with uow() as reads:
+        refuse_destination_clashes(
+            data,
+            lambda user, account: reads.accounts.get(user, account) is not None,
+            lambda user, beneficiary: reads.beneficiaries.get(user, beneficiary) is not None,
+        )
     records: list[NewAccount | Beneficiary | Product] = [*data.accounts, *data.beneficiaries, *data.products]
     for start in range(0, len(records), chunk):
         with uow() as work:

@@ -119,9 +119,7 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
         )
         unbind(log)
 
-    def _agent(
-        self, group: str, payload: dict[str, Any], request_id: str
-    ) -> tuple[HTTPStatus, dict[str, Any], str]:
+    def _agent(self, group: str, payload: dict[str, Any], request_id: str) -> tuple[HTTPStatus, dict[str, Any], str]:
         """Answers as the Lambda handler does; the third value is the call's correlation id, for the request line."""
         handler = AGENT_HANDLERS.get(group)
         if handler is None:

@@ -102,7 +102,7 @@ from centli.domain.ledger import (
     Transfer,
     describe_entry,
 )
-from centli.domain.loading import BankData, LoadReport, Progress
+from centli.domain.loading import BankData, LoadReport, Progress, refuse_destination_clashes
 from centli.domain.money import Money
 from centli.domain.orders import Order
 from centli.ports.faults import FaultPoints, NoFaults
@@ -379,7 +379,16 @@ class DynamoStore:
             if product.product_id not in seen_products:
                 seen_products.add(product.product_id)
                 records.append((t.products, {"product_id": _s(product.product_id)}, [], _product_item(product)))
-        stored = self._stored([(table, key) for table, key, _, _ in records])
+        clashes = [
+            *((t.accounts, _account_key_attrs(b.user_id, b.beneficiary_id)) for b in data.beneficiaries),
+            *((t.beneficiaries, {"user_id": _s(a.user_id), "beneficiary_id": _s(a.account_id)}) for a in data.accounts),
+        ]
+        stored = self._stored([*((table, key) for table, key, _, _ in records), *clashes])
+        refuse_destination_clashes(
+            data,
+            lambda user, account: (t.accounts, _key_text(_account_key_attrs(user, account))) in stored,
+            lambda user, ben: (t.beneficiaries, _key_text({"user_id": _s(user), "beneficiary_id": _s(ben)})) in stored,
+        )
 
         def missing(table: str, key: Item, marker: Item) -> bool:
             found = stored.get((table, _key_text(key)))
