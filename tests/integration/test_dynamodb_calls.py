@@ -90,10 +90,10 @@ def test_own_account_transfer_and_its_replay_are_one_request_each(bank: Bank, co
     command = CreateTransfer("u-ana", "acc-0001", "150.00", "pay-rent", destination_id="acc-0003")
     transfer, sent = counter.during(lambda: banking.create_transfer(command))
     assert sent == {"TransactWriteItems": 1}
-    replayed, sent = counter.during(lambda: banking.create_transfer(command))
-    # The cancellation reason carries the stored record (ALL_OLD): no GetItem needed.
+    replayed, sent = counter.during(lambda: banking.send_transfer(command))
+    # The cancellation reason carries the stored record (ALL_OLD): no GetItem needed, and the domain knows.
     assert sent == {"TransactWriteItems": 1}
-    assert replayed == transfer
+    assert (replayed.value, replayed.replayed) == (transfer, True)
     assert banking.get_balance("u-ana", "acc-0001").balance.to_decimal_string() == "24850.00"
 
 
@@ -106,10 +106,15 @@ def test_beneficiary_transfer_and_purchase_take_at_most_two_requests(bank: Bank,
     # The first transaction takes the id as an own account; its condition check on the beneficiary fails
     # and hands back the beneficiary (ALL_OLD), so the second one pays it: two requests, no read.
     assert sent == {"TransactWriteItems": 2}
-
-    order, sent = counter.during(lambda: market.create_purchase(CreatePurchase("u-ana", "p-100", 1, "acc-0001", "buy")))
-    assert order.status == "PENDING"
+    again, sent = counter.during(lambda: banking.send_transfer(command))
+    assert (again.value, again.replayed, sent) == (transfer, True, {"TransactWriteItems": 1})
+    purchase = CreatePurchase("u-ana", "p-100", 1, "acc-0001", "buy")
+    first, sent = counter.during(lambda: market.place_purchase(purchase))
     assert sent == {"GetItem": 1, "TransactWriteItems": 1}
+    repeat, _ = counter.during(lambda: market.place_purchase(purchase))
+    assert (first.replayed, repeat.replayed, repeat.value) == (False, True, first.value)
+    order = first.value
+    assert order.status == "PENDING"
 
     found, sent = counter.during(lambda: market.get_order("u-ana", order.order_id))
     assert found == order
