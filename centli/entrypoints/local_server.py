@@ -33,9 +33,9 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from centli.adapters.bedrock.events import correlation_id_of
-from centli.entrypoints import aws_lambda
-from centli.entrypoints.logs import bind, service_logger, unbind, user_ref
-from centli.entrypoints.operations import OPERATIONS, Operation, execute, neutral_call
+from centli.entrypoints import aws_lambda, runtime
+from centli.entrypoints.logs import bind, service_logger, unbind
+from centli.entrypoints.operations import OPERATIONS, Operation, neutral_call
 
 MAX_REQUEST_BYTES: Final = 64 * 1024
 USER_HEADER: Final = "X-Centli-User"
@@ -147,25 +147,8 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
         if op.write and key and "idempotency_key" not in parameters:
             parameters["idempotency_key"] = key
         user = self.headers.get(USER_HEADER)
-        logger = service_logger(f"centli-{op.action_group}")
-        bind(logger, correlation_id=correlation_id, action_group=op.action_group, agent_format="local-http")
-        try:
-            app = aws_lambda.container.application()
-            call = neutral_call(op.operation_id, parameters, user, correlation_id=correlation_id)
-            outcome = execute(app, call, op.action_group)
-            if outcome.result.status == 200 and op.write:
-                app.settle()
-            logger.info(
-                "operation finished",
-                extra={
-                    "operation": op.operation_id,
-                    "status": outcome.result.status,
-                    "code": outcome.code,
-                    "user_ref": user_ref(user),
-                },
-            )
-        finally:
-            unbind(logger)
+        call = neutral_call(op.operation_id, parameters, user, correlation_id=correlation_id)
+        outcome = runtime.run(call, op.action_group, service=f"centli-{op.action_group}", agent_format="local-http")
         return HTTPStatus(outcome.result.status), outcome.result.body
 
     def _read_json(self) -> dict[str, Any]:
@@ -226,7 +209,7 @@ class Sweeper(threading.Thread):
     def run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                aws_lambda.container.application().sweep()
+                runtime.sweep()
             except Exception:
                 log.exception("sweep failed")
 
@@ -254,7 +237,7 @@ def serve(host: str, port: int, *, load_demo: bool, sweep_interval: float = 30.0
     except ValueError as refused:
         print(f"centli serve: {refused}", file=sys.stderr)
         return 2
-    container = aws_lambda.container
+    container = runtime.container
     settings = container.settings()
     if load_demo and settings.backend != "memory":
         from centli.domain.loading import parse_bank_document
