@@ -52,19 +52,19 @@ class UnknownOperation(InvalidInput):
     default_message = "That operation does not exist."
 
 
-# 401/403: identity and ownership ------------------------------------------
-class Unauthenticated(DomainError):
-    code = "UNAUTHENTICATED"
-    status = 401
-    default_message = "The customer is not signed in."
-
-
 class WrongActionGroup(InvalidInput):
     """An operation sent to the other action group's function: the message names the right group."""
 
     code = "WRONG_ACTION_GROUP"
     default_message = "That operation belongs to another action group."
     repromptable = False
+
+
+# 401/403: identity and ownership ------------------------------------------
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+    status = 401
+    default_message = "The customer is not signed in."
 
 
 class Forbidden(DomainError):
