@@ -777,8 +777,10 @@ def fit(
 ) -> dict[str, Any]:
     """Run ``op``; when the response passes the cap, ask for smaller pages or drop items (never cut JSON)."""
     body = run(request)
-    if measure(body) <= MAX_RESPONSE_BYTES or op.write or op.list_field is None:
-        return _checked(body, measure)
+    if measure(body) <= MAX_RESPONSE_BYTES:
+        return body  # the common case: measured once
+    if op.write or op.list_field is None:
+        raise ResponseTooLarge()
     items: list[Any] = body[op.list_field]
     if op.paged:
         size = len(items)
