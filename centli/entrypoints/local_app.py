@@ -144,13 +144,17 @@ class Workers:
             self._spawn("centli-relay", self.relay_interval, runtime.settle)
         if self.sweep_interval > 0:
             self._spawn("centli-sweeper", self.sweep_interval, self._sweep)
+        bind(log, correlation_id="centli-serve")
         log.info("background workers started", extra={"workers": [t.name for t in self._threads]})
+        unbind(log)
 
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=15)
+        bind(log, correlation_id="centli-serve")
         log.info("background workers stopped")
+        unbind(log)
 
     def _spawn(self, name: str, interval: float, work: Callable[[], object]) -> None:
         def loop() -> None:

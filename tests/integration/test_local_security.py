@@ -20,7 +20,7 @@ from centli.entrypoints.local_app import MAX_JSON_DEPTH, MAX_REQUEST_BYTES
 from tests.integration.local_runtime import ANA, REPO, LocalServer, responses
 
 pytestmark = pytest.mark.integration
-TRANSFER = {"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": "1234.00"}
+TRANSFER = {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "1234.00"}
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +258,13 @@ def test_the_server_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
         with pytest.raises(ServeError, match="loopback"):
             bind(host, 0)
     bind("127.0.0.1", 0).close()
+
+
+def test_the_attack_payload_is_a_real_transfer(server: LocalServer) -> None:
+    """The control: sent the way the API asks, the same transfer does move money (so "untouched" means refused)."""
+    from decimal import Decimal
+
+    before = Decimal(server.balance("acc-0002", "u-luis"))
+    raw = server.raw(transfer_request(server.host, "the-control") + b"")
+    assert responses(raw) == [200]
+    assert Decimal(server.balance("acc-0002", "u-luis")) == before + Decimal(TRANSFER["amount"])
