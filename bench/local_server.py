@@ -15,6 +15,7 @@ The ratio column is centli / trivial for req/s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -53,16 +54,16 @@ end
 
 
 @contextmanager
-def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
+def process(command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None) -> Iterator[tuple[str, int]]:
     with log.open("wb") as sink:
-        child = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             found = re.search(r"http://127\.0\.0\.1:\d+", log.read_text("utf-8", "replace"))
             if found:
                 wait_ready(found.group(0))
-                yield found.group(0)
+                yield found.group(0), child.pid
                 break
             if child.poll() is not None:
                 raise RuntimeError(log.read_text("utf-8", "replace"))
@@ -85,7 +86,15 @@ def wait_ready(base: str) -> None:
             time.sleep(0.1)
 
 
-def wrk(base: str, path: str, args: argparse.Namespace, script: str | None) -> tuple[float, float, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(
+    base: str, pid: int, path: str, args: argparse.Namespace, script: str | None
+) -> tuple[float, float, float, float]:
     command = ["taskset", "-c", "0"] if args.pin else []
     command += ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
     command += ["-H", "X-Centli-User: u-ana"]
@@ -93,7 +102,10 @@ def wrk(base: str, path: str, args: argparse.Namespace, script: str | None) -> t
         lua = Path(tempfile.mkstemp(suffix=".lua")[1])
         lua.write_text(script.replace("RUN", uuid.uuid4().hex[:12]))
         command += ["-s", str(lua)]
+    cpu_before = cpu_seconds(pid)
     output = subprocess.run([*command, base + path], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if non2xx or rate == 0:
@@ -101,7 +113,7 @@ def wrk(base: str, path: str, args: argparse.Namespace, script: str | None) -> t
     errors = re.search(r"Socket errors: .*", output)
     if errors:  # wrk gives up on a request after 2 s: the slowest answers, counted out of p99
         print(f"note: {base}{path}: {errors.group(0)}", file=sys.stderr)
-    return rate, latency(output, "50%"), latency(output, "99%")
+    return rate, latency(output, "50%"), latency(output, "99%"), cpu / requests * 1e6
 
 
 def latency(output: str, percentile: str) -> float:
@@ -116,6 +128,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
+        "--floor", action="store_true", help="also run bench/asgi_floor.py (uvicorn with a fixed answer, getBalance)"
+    )
+    parser.add_argument(
+        "--compare", metavar="DIR", help="also run the centli of another source tree (e.g. `git worktree` of main)"
+    )
+    parser.add_argument(
+        "--only", choices=("getBalance", "createTransfer"), help="measure one operation (quicker A/B runs)"
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="run each server on CPU 1 and wrk on CPU 0 (taskset): the same CPU for both servers, whatever else runs",
@@ -123,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/local_server.py needs wrk (Debian: apt-get install -y wrk)")
-    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = {**os.environ, "CENTLI_BACKEND": "sqlite", "CENTLI_SQLITE_PATH": str(work / "centli.db")}
@@ -131,30 +152,56 @@ def main() -> None:
         pin = ["taskset", "-c", "1"] if args.pin else []
         centli = [*pin, PYTHON, "-m", "centli.entrypoints.cli", "serve", "--port", "0", "--load-demo"]
         trivial = [*pin, PYTHON, str(HERE / "trivial_server.py"), str(work / "trivial.db")]
-        with process(centli, env, work / "centli.log") as centli_base, process(trivial, env, work / "t.log") as base:
-            servers = {"trivial": base, "centli": centli_base}
+        with contextlib.ExitStack() as stack:
+            servers = {
+                "trivial": stack.enter_context(process(trivial, env, work / "t.log")),
+                "centli": stack.enter_context(process(centli, env, work / "centli.log")),
+            }
+            if args.floor:
+                floor = [*pin, PYTHON, str(HERE / "asgi_floor.py")]
+                servers["floor"] = stack.enter_context(process(floor, env, work / "floor.log"))
+            if args.compare:  # another checkout of centli (say, main) in the same run, on its own database
+                other = Path(args.compare).resolve()
+                other_env = {**env, "PYTHONPATH": str(other), "CENTLI_SQLITE_PATH": str(work / "other.db")}
+                servers["compare"] = stack.enter_context(process(centli, other_env, work / "other.log", cwd=other))
             for _ in range(args.rounds):
                 for operation, path, lua in (
                     ("getBalance", "/accounts/acc-0001/balance", None),
                     ("createTransfer", "/transfers", TRANSFER_LUA),
                 ):
-                    for name, url in servers.items():
-                        results.setdefault((operation, name), []).append(wrk(url, path, args, lua))
+                    if args.only and operation != args.only:
+                        continue
+                    for name, (url, pid) in servers.items():
+                        if name == "floor" and operation != "getBalance":
+                            continue
+                        results.setdefault((operation, name), []).append(wrk(url, pid, path, args, lua))
             lines = sum(1 for _ in (work / "centli.log").open())
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} round(s), medians"
         f"{', servers on CPU 1, wrk on CPU 0' if args.pin else ''}; "
         f"centli logged {lines} lines\n"
     )
-    print(f"{'operation':<16}{'server':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'× trivial':>11}")
+    print(
+        f"{'operation':<16}{'server':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'× trivial':>11}"
+        f"{'CPU µs/req':>12}{'× trivial':>11}"
+    )
     for operation in ("getBalance", "createTransfer"):
+        if (operation, "trivial") not in results:
+            continue
         trivial_rate = statistics.median(r[0] for r in results[(operation, "trivial")])
-        for name in ("trivial", "centli"):
-            runs = results[(operation, name)]
+        trivial_cpu = statistics.median(r[3] for r in results[(operation, "trivial")])
+        for name in ("trivial", "centli", "compare", "floor"):
+            runs = results.get((operation, name))
+            if not runs:
+                continue
             rate = statistics.median(r[0] for r in runs)
             p50 = statistics.median(r[1] for r in runs)
             p99 = statistics.median(r[2] for r in runs)
-            print(f"{operation:<16}{name:<9}{rate:>9.0f}{p50:>9.2f}{p99:>9.2f}{rate / trivial_rate:>11.2f}")
+            cpu = statistics.median(r[3] for r in runs)
+            print(
+                f"{operation:<16}{name:<9}{rate:>9.0f}{p50:>9.2f}{p99:>9.2f}{rate / trivial_rate:>11.2f}"
+                f"{cpu:>12.0f}{cpu / trivial_cpu:>11.2f}"
+            )
 
 
 if __name__ == "__main__":

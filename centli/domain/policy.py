@@ -79,12 +79,16 @@ def parse_int(raw: object, field_name: str) -> int:
     raise InvalidInput(f"{field_name} must be a whole number.", field=field_name)
 
 
+#: An identifier's characters: ASCII letters and digits, ``-``, ``_``, ``.``, ``:``.
+_ID_CHARACTERS = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
 def require_id(raw: object, field_name: str) -> str:
     """An identifier from input: a short printable token."""
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidInput(f"{field_name} is required.", field=field_name)
     value = raw.strip()
-    if len(value) > MAX_ID_LENGTH or not all(ch.isalnum() or ch in "-_.:" for ch in value) or not value.isascii():
+    if len(value) > MAX_ID_LENGTH or _ID_CHARACTERS.fullmatch(value) is None:
         raise InvalidInput(f"{field_name} is not a valid identifier.", field=field_name)
     return value
 

@@ -63,7 +63,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -186,6 +186,14 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return Response(data, status, headers, media_type="application/json")
 
 
+async def send_json(send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """What :func:`json_response` answers, sent as the two ASGI messages without a ``Response`` object."""
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    head = [(b"content-length", str(len(data)).encode()), (b"content-type", b"application/json"), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": data})
+
+
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     return json_response(status, {"error": {"code": code, "message": message}}, headers)
 
@@ -235,23 +243,28 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
-async def json_object(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    value = parse_json(body, exact_numbers=True)
-    if not isinstance(value, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return value
-
-
 # the guard -------------------------------------------------------------------------------
 class Guard:
     """Host, Origin, Content-Type or Authorization, and size, checked before any route runs; one log line."""
 
-    def __init__(self, app: ASGIApp, site: LocalSite, router: Router, content_type_exempt: Sequence[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        site: LocalSite,
+        router: Router,
+        content_type_exempt: Sequence[str],
+        direct_routes: Sequence[Route] = (),
+    ) -> None:
         self.app = app
         self.site = site
         self.router = router
         self.exempt = tuple(content_type_exempt)
+        #: Routes this guard runs itself once its checks pass (the hot REST paths: no router, no
+        #: exception middleware in between; an exception still reaches Starlette's 500 handler).
+        self.direct: dict[str, list[Route]] = {}
+        for route in direct_routes:
+            for method in route.methods or ():
+                self.direct.setdefault(method, []).append(route)
 
     def _served(self, scope: Scope) -> bool:
         """Some route takes this method on this path (else the router answers 404 or 405 with Allow)."""
@@ -277,7 +290,7 @@ class Guard:
         if refusal is not None:
             await refusal(scope, receive, observe)
         else:
-            await self.app(scope, _replay(body, receive), observe)
+            await self._route(scope)(scope, _replay(body, receive), observe)
         if not scope.get("centli.logged"):
             bind(log, correlation_id=scope.get("centli.correlation_id") or new_correlation_id())
             route = scope.get("centli.route") or ("refused" if refusal is not None else "unmatched")
@@ -291,6 +304,15 @@ class Guard:
                 },
             )
             unbind(log)
+
+    def _route(self, scope: Scope) -> ASGIApp:
+        """A direct route that takes this method on this path (its path parameters set), else the app."""
+        for route in self.direct.get(scope["method"], ()):
+            match, child = route.matches(scope)
+            if match == Match.FULL:
+                scope.update(child)
+                return route.app
+        return self.app
 
     async def _check(self, scope: Scope, receive: Receive) -> tuple[Response | None, bytes]:
         headers = _headers(scope)
@@ -385,38 +407,88 @@ def new_correlation_id() -> str:
 
 
 def _correlation_id(request: Request) -> str:
-    given = request.headers.get(CORRELATION_HEADER)
-    correlation_id = given if is_safe_token(given) and given is not None else new_correlation_id()
+    correlation_id = _given_or_new_correlation_id(request.headers.get(CORRELATION_HEADER))
     request.scope["centli.correlation_id"] = correlation_id
     return correlation_id
 
 
-def rest_endpoint(op: Operation, inline_reads: bool) -> Callable[[Request], Any]:
-    async def endpoint(request: Request) -> Response:
-        request.scope["centli.route"] = op.operation_id
-        correlation_id = _correlation_id(request)
-        try:
-            payload = await json_object(request) if op.method == "POST" else {}
-        except BadRequest as problem:
-            return error_response(400, "INVALID_INPUT", problem.message, {CORRELATION_HEADER: correlation_id})
-        parameters: dict[str, object] = {**request.query_params, **payload, **request.path_params}
-        key = request.headers.get(IDEMPOTENCY_HEADER)
+def _given_or_new_correlation_id(given: str | None) -> str:
+    return given if given is not None and is_safe_token(given) else new_correlation_id()
+
+
+class OperationEndpoint:
+    """One operation of the contract's REST paths, as a raw ASGI app (no ``Request`` object per call).
+
+    The hot path of the local runtime: :class:`Guard` dispatches these routes
+    itself after its checks (the router still answers 405 with ``Allow`` for
+    their paths), and the answer leaves as one start and one body message.
+    """
+
+    def __init__(self, op: Operation, inline_reads: bool) -> None:
+        self.op = op
+        self.service = f"centli-{op.action_group}"
+        # A read on the embedded store never waits for a lock: running it on the loop saves a thread hop.
+        self.inline = inline_reads and not op.write
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        op = self.op
+        scope["centli.route"] = op.operation_id
+        headers = _first_values(scope, _ENDPOINT_HEADERS)
+        correlation_id = _given_or_new_correlation_id(headers.get(_CORRELATION))
+        scope["centli.correlation_id"] = correlation_id
+        answer_headers = [(_CORRELATION, correlation_id.encode("latin-1"))]
+        parameters: dict[str, object] = {}
+        query: bytes = scope["query_string"]
+        if query:  # as Starlette's query_params: blank values kept, the last of a repeated name wins
+            parameters.update(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+        if op.method == "POST":
+            try:
+                payload = parse_json(await _body(receive), exact_numbers=True)
+                if not isinstance(payload, dict):
+                    raise BadRequest("The request body must be a JSON object.")
+            except BadRequest as problem:
+                await send_json(
+                    send, 400, {"error": {"code": "INVALID_INPUT", "message": problem.message}}, answer_headers
+                )
+                return
+            parameters.update(payload)
+        parameters.update(scope["path_params"])
+        key = headers.get(_IDEMPOTENCY)
         if op.write and key and "idempotency_key" not in parameters:
             parameters["idempotency_key"] = key
-        user = request.headers.get(USER_HEADER)
-        call = neutral_call(op.operation_id, parameters, user, correlation_id=correlation_id)
-        service = f"centli-{op.action_group}"
-        if inline_reads and not op.write:
-            # A read on the embedded store never waits for a lock: running it here saves a thread hop.
-            outcome = runtime.run(call, op.action_group, service=service, agent_format="local-http")
+        call = neutral_call(op.operation_id, parameters, headers.get(_USER), correlation_id=correlation_id)
+        if self.inline:
+            outcome = runtime.run(call, op.action_group, service=self.service, agent_format="local-http")
         else:
             outcome = await run_in_threadpool(
-                runtime.run, call, op.action_group, service=service, agent_format="local-http"
+                runtime.run, call, op.action_group, service=self.service, agent_format="local-http"
             )
-        request.scope["centli.logged"] = True  # runtime.run wrote the request's line
-        return json_response(outcome.result.status, outcome.result.body, {CORRELATION_HEADER: correlation_id})
+        scope["centli.logged"] = True  # runtime.run wrote the request's line
+        await send_json(send, outcome.result.status, outcome.result.body, answer_headers)
 
-    return endpoint
+
+_CORRELATION: Final = CORRELATION_HEADER.lower().encode()
+_IDEMPOTENCY: Final = IDEMPOTENCY_HEADER.lower().encode()
+_USER: Final = USER_HEADER.lower().encode()
+_ENDPOINT_HEADERS: Final = frozenset({_CORRELATION, _IDEMPOTENCY, _USER})
+
+
+def _first_values(scope: Scope, names: frozenset[bytes]) -> dict[bytes, str]:
+    """The first value of each of ``names`` (as Starlette's ``Request.headers.get`` reads a repeated header)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in names and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+async def _body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body", False):
+            return body
 
 
 async def agent_endpoint(request: Request) -> Response:
@@ -605,9 +677,8 @@ def create_app(
     inline_reads = settings.backend in ("memory", "sqlite")
     # The operations first (the hot paths match sooner). A path served for another method answers 405
     # with Allow (Starlette's partial match), not 404.
-    routes: list[BaseRoute] = [
-        Route(op.path, rest_endpoint(op, inline_reads), methods=[op.method]) for op in OPERATIONS
-    ]
+    operation_routes = [Route(op.path, OperationEndpoint(op, inline_reads), methods=[op.method]) for op in OPERATIONS]
+    routes: list[BaseRoute] = [*operation_routes]
     routes += [
         Route("/", home, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
@@ -637,5 +708,11 @@ def create_app(
     app.state.site = site
     app.state.openapi = openapi_document()
     app.state.home = home_page(site)
-    app.add_middleware(Guard, site=site, router=app.router, content_type_exempt=content_type_exempt)
+    app.add_middleware(
+        Guard,
+        site=site,
+        router=app.router,
+        content_type_exempt=content_type_exempt,
+        direct_routes=operation_routes,
+    )
     return app

@@ -219,6 +219,9 @@ def serve(
     server = uvicorn.Server(config)
     # No log line prints the thread or process: the stdlib's documented switches skip collecting them.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    # Nor the caller's function and line (logs.py drops "location"): no stack walk per line. The logging
+    # HOWTO's "Optimization" section documents this switch.
+    logging._srcfile = None
     print(
         f"CENTLI local server on {site.base_url} (backend {where}). Try:\n"
         f"  curl -s -H '{USER_HEADER}: u-ana' {site.base_url}/accounts\n"

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -238,15 +239,43 @@ class SqliteUnitOfWork(BufferedUnitOfWork[Operation]):
     def __init__(self, store: SqliteStore) -> None:
         super().__init__()
         self._store = store
-        self.accounts = _Accounts(self)
-        self.beneficiaries = _Beneficiaries(self)
-        self.ledger = _Ledger(self)
-        self.limits = _DailyLimits(self)
-        self.idempotency = _Idempotency(self)
-        self.products = _Products(self)
-        self.orders = _Orders(self)
-        self.inbox = _Inbox(self)
-        self.outbox = _Outbox(self)
+
+    # Built on first use: a read touches one repository, and a unit of work is made per call.
+    @cached_property
+    def accounts(self) -> _Accounts:
+        return _Accounts(self)
+
+    @cached_property
+    def beneficiaries(self) -> _Beneficiaries:
+        return _Beneficiaries(self)
+
+    @cached_property
+    def ledger(self) -> _Ledger:
+        return _Ledger(self)
+
+    @cached_property
+    def limits(self) -> _DailyLimits:
+        return _DailyLimits(self)
+
+    @cached_property
+    def idempotency(self) -> _Idempotency:
+        return _Idempotency(self)
+
+    @cached_property
+    def products(self) -> _Products:
+        return _Products(self)
+
+    @cached_property
+    def orders(self) -> _Orders:
+        return _Orders(self)
+
+    @cached_property
+    def inbox(self) -> _Inbox:
+        return _Inbox(self)
+
+    @cached_property
+    def outbox(self) -> _Outbox:
+        return _Outbox(self)
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._store.connection() as connection:
