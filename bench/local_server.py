@@ -1,6 +1,7 @@
 """The local runtime over HTTP beside a trivial stdlib server, in one run: req/s, p50 and p99.
 
     .venv/bin/python bench/local_server.py [--duration 10] [--connections 8] [--threads 2] [--rounds 1]
+        [--only getBalance|createTransfer] [--floor] [--compare DIR] [--pin]
 
 Starts ``centli serve`` (SQLite, INFO logs: one JSON line per request, to a
 file) and ``bench/trivial_server.py`` (stdlib ThreadingHTTPServer on SQLite,
@@ -9,7 +10,14 @@ wrk (``apt-get install wrk``: a C load generator, so the client is not the
 bottleneck) for getBalance (``GET /accounts/acc-0001/balance``) and
 createTransfer (``POST /transfers``, a new Idempotency-Key per request, 0.01
 between two own accounts). Rounds alternate the servers; figures are medians.
-The ratio column is centli / trivial for req/s.
+The first ratio column is centli / trivial for req/s; "CPU µs/req" is the
+server process's CPU time (all threads, user + system, from /proc) over the
+requests wrk counted, a figure that a busy machine disturbs less than req/s.
+
+``--floor`` adds bench/asgi_floor.py (uvicorn as ``centli serve`` runs it, with
+a fixed answer): what the server library and the kernel cost before our code.
+``--compare DIR`` adds the centli of another source tree (say ``git archive main``
+unpacked in DIR) on its own database, for before/after figures from one run.
 """
 
 from __future__ import annotations

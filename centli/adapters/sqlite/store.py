@@ -278,8 +278,11 @@ class SqliteUnitOfWork(BufferedUnitOfWork[Operation]):
         return _Outbox(self)
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._store.connection() as connection:
+        connection = self._store.acquire()  # as ``with store.connection()``, without a generator per read
+        try:
             return connection.execute(sql, params).fetchall()
+        finally:
+            self._store.release(connection)
 
     def _fault_points(self) -> FaultPoints:
         return self._store.faults
