@@ -74,7 +74,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from centli.adapters.bedrock.events import is_safe_token
+from centli.adapters.bedrock.events import compact_json, is_safe_token
 from centli.entrypoints import runtime
 from centli.entrypoints.examples import example_parameters
 from centli.entrypoints.lambda_functions import (
@@ -182,13 +182,13 @@ class Workers:
 
 # answers -------------------------------------------------------------------------------
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    data = compact_json(body).encode("utf-8")
     return Response(data, status, headers, media_type="application/json")
 
 
 async def send_json(send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     """What :func:`json_response` answers, sent as the two ASGI messages without a ``Response`` object."""
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    data = compact_json(body).encode("utf-8")
     head = [(b"content-length", str(len(data)).encode()), (b"content-type", b"application/json"), *headers]
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": data})

@@ -116,13 +116,17 @@ def parse_event(
     )
 
 
+#: JSON as every answer writes it (UTF-8, no spaces): one encoder, not one per call as json.dumps(..., **options).
+compact_json: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def render(call: AgentCall, result: AgentResult) -> dict[str, Any]:
     """The response in the format the call came in."""
     if call.format == AGENTCORE:
         if "error" in result.body:
             return {"error": {**result.body["error"], "status": result.status}}
         return result.body
-    body = json.dumps(result.body, ensure_ascii=False, separators=(",", ":"))
+    body = compact_json(result.body)
     if call.format == FUNCTION:
         function_response: dict[str, Any] = {"responseBody": {"TEXT": {"body": body}}}
         state = response_state(result)
