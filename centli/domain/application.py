@@ -7,6 +7,7 @@ The dependency-injector containers in ``centli.entrypoints`` build an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from centli.domain import events as ev
@@ -53,7 +54,7 @@ def bootstrap(
     clock: Clock,
     ids: IdGenerator,
     policy: BankPolicy,
-    cursor_secret: bytes,
+    cursor_secret: bytes | Callable[[], bytes],
     outbox: OutboxReader | None = None,
     faults: FaultPoints | None = None,
 ) -> Application:

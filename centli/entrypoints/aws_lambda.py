@@ -50,8 +50,7 @@ def handle(event: object, context: object, action_group: str) -> dict[str, Any]:
     started = time.perf_counter()
     call: AgentCall | None = None
     try:
-        settings = container.settings()
-        call = parse_event(event, context, identity_secret=settings.identity_secret_bytes())
+        call = parse_event(event, context, identity_secret=container.identity_secret())
         bind(logger, correlation_id=call.correlation_id, action_group=action_group, agent_format=call.format)
         outcome = execute(container.application(), call, action_group)
         if outcome.result.status == 200 and outcome.operation is not None and outcome.operation.write:

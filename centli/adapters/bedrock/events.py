@@ -79,7 +79,7 @@ def parse_event(
     event: object,
     context: object,
     *,
-    identity_secret: bytes | None = None,
+    identity_secret: bytes | Callable[[], bytes] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> AgentCall:
     fmt = detect_format(event, context)
@@ -154,7 +154,7 @@ def response_state(result: AgentResult) -> str | None:
 
 # parsing helpers -----------------------------------------------------------------
 def _parse_agentcore(
-    event: object, context: object, correlation: str, identity_secret: bytes | None, now: int
+    event: object, context: object, correlation: str, identity_secret: bytes | Callable[[], bytes] | None, now: int
 ) -> AgentCall:
     tool = _tool_name(context) or ""
     target, _, operation = tool.rpartition(TOOL_SEPARATOR)
@@ -167,7 +167,9 @@ def _parse_agentcore(
     else:
         arguments = {str(k)[:_MAX_ECHO_LENGTH]: v for k, v in event.items()}
     assertion = arguments.pop(IDENTITY_ARGUMENT, None)
-    user_id = None if identity_secret is None else verify_assertion(assertion, identity_secret, now)
+    # A callable secret is read only here, so Bedrock-format calls never fetch the AgentCore key.
+    secret = identity_secret() if callable(identity_secret) else identity_secret
+    user_id = None if secret is None else verify_assertion(assertion, secret, now)
     return AgentCall(
         format=AGENTCORE,
         operation=operation,
