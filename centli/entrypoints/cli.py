@@ -15,6 +15,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     schemas = commands.add_parser("schemas", help="regenerate the committed agent schemas")
     schemas.add_argument("--dir", type=Path, default=Path("schemas"), help="where the schemas live")
     schemas.add_argument("--check", action="store_true", help="fail when a committed schema is stale")
+    schemas.add_argument(
+        "--template",
+        type=Path,
+        default=Path("template.yaml"),
+        help="the SAM template whose agent and gateway embed the schemas (skipped when missing)",
+    )
     load = commands.add_parser("load", help="load a bank document (JSON) into the configured backend")
     load.add_argument("file", type=Path)
     tables = commands.add_parser("tables", help="DynamoDB tables (AWS_ENDPOINT_URL is honoured)")
@@ -34,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schemas":
         from centli.entrypoints.commands import schemas_command
 
-        return schemas_command(args.dir, check=args.check)
+        template = args.template if args.template.exists() else None
+        return schemas_command(args.dir, check=args.check, template=template)
     if args.command == "load":
         from centli.entrypoints.commands import load_command
 

@@ -10,17 +10,28 @@ from typing import TextIO
 DEFAULT_SCHEMA_DIR = Path("schemas")
 
 
-def schemas_command(directory: Path = DEFAULT_SCHEMA_DIR, *, check: bool = False, out: TextIO = sys.stdout) -> int:
-    """Regenerate the committed agent schemas; with ``check``, fail (1) when any is stale instead."""
+def schemas_command(
+    directory: Path = DEFAULT_SCHEMA_DIR,
+    *,
+    check: bool = False,
+    template: Path | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Regenerate the committed agent schemas (and the blocks of ``template`` that embed them);
+    with ``check``, fail (1) when any is stale instead."""
     from centli.entrypoints import schemas
 
     if check:
-        stale = schemas.stale(directory)
+        stale = [str(directory / name) for name in schemas.stale(directory)]
+        if template is not None and schemas.template_is_stale(template):
+            stale.append(str(template))
         for name in stale:
-            print(f"stale: {directory / name} (run `centli schemas`)", file=out)
+            print(f"stale: {name} (run `centli schemas`)", file=out)
         return 1 if stale else 0
     changed = schemas.write(directory)
     print(f"{len(changed)} schema file(s) updated in {directory}", file=out)
+    if template is not None and schemas.write_template(template):
+        print(f"{template}: schema blocks updated", file=out)
     return 0
 
 
