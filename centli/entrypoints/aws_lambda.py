@@ -32,9 +32,12 @@ from centli.domain.events import EVENT_TYPES, DomainEvent
 from centli.domain.messagebus import OutboxRelay, OverdueOutbox
 from centli.entrypoints.container import Container
 from centli.entrypoints.logs import bind, service_logger, unbind, user_ref
+from centli.entrypoints.metrics import emit_sweep_metrics
 from centli.entrypoints.operations import CORE_BANKING, MARKETPLACE, Outcome, execute
+from centli.entrypoints.snapstart import register as register_snapstart
 
 container = Container()
+register_snapstart(container)  # SnapStart: prime before the snapshot (no secrets, no data, no clients kept)
 _INTERNAL = AgentResult(500, error_body("INTERNAL_ERROR", "Something went wrong on our side. Please try again later."))
 
 
@@ -211,7 +214,8 @@ def sweeper_handler(event: object, context: object) -> int:
     bind(logger, correlation_id=getattr(context, "aws_request_id", None) or "sweeper")
     try:
         app = container.application()
-        voided = app.marketplace.sweep_stuck_orders(app.banking)
+        report = app.marketplace.sweep_stuck_orders_report(app.banking)
+        voided = report.voided
         republished = 0
         if container.outbox() is None:  # on AWS: events the stream relay failed to deliver
             overdue = OverdueOutbox(container.store(), container.clock(), STREAM_RELAY_GRACE)
@@ -222,7 +226,8 @@ def sweeper_handler(event: object, context: object) -> int:
                 if moved == 0:
                     break
                 republished += moved
-        logger.info("sweep finished", extra={"voided": voided, "republished": republished})
+        logger.info("sweep finished", extra={"stuck": report.stuck, "voided": voided, "republished": republished})
+        emit_sweep_metrics(stuck=report.stuck, republished=republished)
         return voided
     except Exception:
         logger.exception("sweep failed")
