@@ -30,7 +30,9 @@ from typing import Any
 
 import botocore.session
 from cfnlint.decode import cfn_yaml
-from samtranslator.translator.transform import transform
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -87,18 +89,15 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return loaded
 
 
-class _NoManagedPolicies:
-    """SAM asks for a name -> ARN map only for managed policies named in Policies; the template names none."""
+def expand(template: Mapping[str, Any], region: str = "us-east-1") -> dict[str, Any]:
+    """The SAM template as plain CloudFormation (``sam package`` would have set an S3 CodeUri).
 
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-def expand(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The SAM template as plain CloudFormation (``sam package`` would have set an S3 CodeUri)."""
+    No managed policy is named in ``Policies``, so SAM needs no name -> ARN map (it would ask IAM).
+    """
     sam = copy.deepcopy(dict(template))
     sam["Globals"]["Function"]["CodeUri"] = "s3://centli-artifacts/lambda.zip"
-    expanded: dict[str, Any] = transform(sam, {}, _NoManagedPolicies())
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    expanded: dict[str, Any] = translator.translate(sam, parameter_values={}, get_managed_policy_map=dict)
     return expanded
 
 
