@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import botocore.session
 from cfnlint.decode import cfn_yaml
-import boto3
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
