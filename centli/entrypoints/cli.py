@@ -31,7 +31,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--load-demo", action="store_true", help="load the demo bank first (idempotent)")
     serve.add_argument("--sweep-interval", type=float, default=30.0, help="seconds between sweeps of stuck orders")
+    agent = commands.add_parser(
+        "agent", help="talk to the deployed Bedrock agent as a customer (confirmations included)"
+    )
+    agent.add_argument("--agent-id", required=True, help="the stack output AgentId")
+    agent.add_argument("--alias-id", required=True, help="the stack output AgentAliasId")
+    agent.add_argument("--user", required=True, help="the authenticated customer (sessionAttributes.user_id)")
+    agent.add_argument("--session", required=True, help="the conversation id; reuse it to go on talking")
+    decision = agent.add_mutually_exclusive_group()
+    decision.add_argument("--yes", dest="confirm", action="store_const", const=True, help="confirm every write")
+    decision.add_argument("--no", dest="confirm", action="store_const", const=False, help="deny every write")
+    agent.add_argument("text", help="what the customer says")
     args = parser.parse_args(argv)
+    if args.command == "agent":
+        from centli.entrypoints.agent_chat import agent_command
+
+        return agent_command(args.agent_id, args.alias_id, args.user, args.session, args.text, args.confirm)
     if args.command == "demo":
         from centli.entrypoints.demo import run_demo
 
