@@ -57,7 +57,12 @@ def build_application(
 
 
 def cursor_secret_of(settings: Settings) -> SecretSource:
-    return settings.cursor_secret_source()
+    source = settings.cursor_secret_source()
+    if settings.cursor_secret is not None or settings.cursor_secret_arn is not None:
+        from centli.entrypoints.logs import use_pseudonym_secret
+
+        use_pseudonym_secret(source)  # the log pseudonyms share the deployment's key (stable across functions)
+    return source
 
 
 def identity_secret_of(settings: Settings) -> SecretSource | None:

@@ -155,3 +155,28 @@ def test_the_sweeper_emits_its_metrics_as_emf(harness: Harness, capsys: pytest.C
     assert {m["Name"] for m in directive["Metrics"]} == {metrics.STUCK_ORDERS, metrics.REPUBLISHED}
     assert ["service"] in directive["Dimensions"] and lines[0]["service"] == metrics.SWEEPER_SERVICE
     assert lines[0][metrics.STUCK_ORDERS] == [0.0]  # Powertools writes each metric as a list of values
+
+
+def test_log_pseudonyms_are_keyed_by_the_deployments_cursor_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On AWS the cursor key is a Secrets Manager secret: every function's pseudonyms still agree."""
+    from centli.entrypoints import logs
+
+    monkeypatch.setattr(logs, "_key_source", [])
+    fake = FakeSecretsManager("shared-deployment-key-0123")
+    monkeypatch.setattr("centli.adapters.secrets._secretsmanager_client", lambda: fake)
+    env = {"CENTLI_ROLE": "action-group", "CENTLI_BACKEND": "memory", "CENTLI_CURSOR_SECRET_ARN": ARN}
+    refs = []
+    for _ in range(2):  # two processes (functions) of one deployment
+        container = Container()
+        container.settings.override(providers.Object(Settings.from_env(env)))
+        container.cursor_secret()
+        refs.append(logs.user_ref("u-ana"))
+    assert refs[0] == refs[1] and refs[0] != logs.user_ref("u-luis")
+    fake.value = "another-deployment-key-99"
+    container.cursor_secret.reset()
+    container.cursor_secret()
+    assert logs.user_ref("u-ana") != refs[0]
+    fake.down = True
+    container.cursor_secret.reset()
+    container.cursor_secret()
+    assert logs.user_ref("u-ana") is not None  # an unreadable key never fails the call being logged
