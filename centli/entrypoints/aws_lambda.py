@@ -10,10 +10,8 @@ finally dead-letter.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -29,14 +27,20 @@ from centli.adapters.bedrock.events import (
     render,
 )
 from centli.domain.events import EVENT_TYPES, DomainEvent
-from centli.domain.messagebus import OutboxRelay, OverdueOutbox
-from centli.entrypoints.container import Container
-from centli.entrypoints.logs import bind, service_logger, unbind, user_ref
+from centli.entrypoints.logs import bind, service_logger, unbind
 from centli.entrypoints.metrics import emit_sweep_metrics
-from centli.entrypoints.operations import CORE_BANKING, MARKETPLACE, Outcome, execute
+from centli.entrypoints.operations import CORE_BANKING, MARKETPLACE
+from centli.entrypoints.runtime import container, elapsed_ms, run, sweep
 from centli.entrypoints.snapstart import register as register_snapstart
 
-container = Container()
+__all__ = [
+    "container",
+    "core_banking_handler",
+    "marketplace_handler",
+    "outbox_relay_handler",
+    "saga_handler",
+    "sweeper_handler",
+]
 register_snapstart(container)  # SnapStart: prime before the snapshot (no secrets, no data, no clients kept)
 _INTERNAL = AgentResult(500, error_body("INTERNAL_ERROR", "Something went wrong on our side. Please try again later."))
 
@@ -54,23 +58,18 @@ def handle(event: object, context: object, action_group: str) -> dict[str, Any]:
     call: AgentCall | None = None
     try:
         call = parse_event(event, context, identity_secret=container.identity_secret())
-        bind(logger, correlation_id=call.correlation_id, action_group=action_group, agent_format=call.format)
-        outcome = execute(container.application(), call, action_group)
-        if outcome.result.status == 200 and outcome.operation is not None and outcome.operation.write:
-            _settle()
-        _log_outcome(logger, call, outcome, started)
+        outcome = run(call, action_group, service=f"centli-{action_group}")
         return render(call, outcome.result)
     except Exception:
-        if call is None:
-            bind(logger, correlation_id=getattr(context, "aws_request_id", None) or "unknown")
-        logger.exception("invocation failed", extra={"duration_ms": _elapsed_ms(started)})
+        bind(logger, correlation_id=(call.correlation_id if call else None) or _request_id(context) or "unknown")
+        logger.exception("invocation failed", extra={"duration_ms": elapsed_ms(started)})
         try:
             # Without settings there is no identity secret, but the format and echo fields still parse.
             return render(call or parse_event(event, context), _INTERNAL)
         except Exception:
             return render(_fallback_call(action_group), _INTERNAL)
-    finally:
-        unbind(logger)
+        finally:
+            unbind(logger)
 
 
 def core_banking_handler(event: object, context: object) -> dict[str, Any]:
@@ -81,32 +80,9 @@ def marketplace_handler(event: object, context: object) -> dict[str, Any]:
     return handle(event, context, MARKETPLACE)
 
 
-def _settle() -> None:
-    """Local backends deliver the saga in-process after a write; on AWS the outbox stream does it."""
-    try:
-        container.application().settle()
-    except Exception:
-        service_logger("centli").exception("in-process event delivery failed")
-
-
-def _log_outcome(logger: Logger, call: AgentCall, outcome: Outcome, started: float) -> None:
-    fields = {
-        "operation": outcome.operation.operation_id if outcome.operation else None,
-        "status": outcome.result.status,
-        "code": outcome.code,
-        "duration_ms": _elapsed_ms(started),
-        "user_ref": user_ref(call.user_id),
-    }
-    if outcome.result.status >= 500:
-        logger.error("operation failed", extra=fields)
-    elif outcome.result.status in (401, 403):
-        logger.warning("operation refused", extra=fields)
-    else:
-        logger.info("operation finished", extra=fields)
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
+def _request_id(context: object) -> str | None:
+    request_id = getattr(context, "aws_request_id", None)
+    return request_id if isinstance(request_id, str) else None
 
 
 def _fallback_call(action_group: str) -> AgentCall:
@@ -123,7 +99,7 @@ def outbox_relay_handler(event: Mapping[str, Any], context: object) -> dict[str,
     from centli.adapters.dynamodb import event_from_stream_image
 
     logger = service_logger("centli-outbox-relay")
-    bind(logger, correlation_id=getattr(context, "aws_request_id", None) or "outbox-relay")
+    bind(logger, correlation_id=_request_id(context) or "outbox-relay")
     try:
         failed: list[str] = []
         sequences: dict[str, list[str]] = {}  # event_id -> the stream records that carry it
@@ -172,13 +148,13 @@ def saga_handler(event: Mapping[str, Any], context: object) -> dict[str, int]:
     logger = service_logger("centli-saga")
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
-        bind(logger, correlation_id=getattr(context, "aws_request_id", None) or "saga")
+        bind(logger, correlation_id=_request_id(context) or "saga")
         logger.error("not an EventBridge event with a detail object")
         unbind(logger)
         raise ValueError("EventBridge event without a detail object")
     bind(
         logger,
-        correlation_id=str(detail.get("correlation_id") or getattr(context, "aws_request_id", None) or "saga"),
+        correlation_id=str(detail.get("correlation_id") or _request_id(context) or "saga"),
         event_type=str(detail.get("type")),
         event_id=str(detail.get("event_id")),
     )
@@ -199,36 +175,20 @@ def saga_handler(event: Mapping[str, Any], context: object) -> dict[str, int]:
         unbind(logger)
 
 
-#: How long the outbox stream relay has to publish an event before the sweeper publishes it again.
-STREAM_RELAY_GRACE = timedelta(minutes=5)
-#: Batches of overdue events the sweeper publishes per run (10 events each).
-REPUBLISH_BATCHES = 20
-
-
 def sweeper_handler(event: object, context: object) -> int:
     """Scheduled: settle orders stuck PENDING past the timeout, then publish overdue outbox events.
 
     Returns how many stuck orders' payments were voided.
     """
     logger = service_logger("centli-sweeper")
-    bind(logger, correlation_id=getattr(context, "aws_request_id", None) or "sweeper")
+    bind(logger, correlation_id=_request_id(context) or "sweeper")
     try:
-        app = container.application()
-        report = app.marketplace.sweep_stuck_orders_report(app.banking)
-        voided = report.voided
-        republished = 0
-        if container.outbox() is None:  # on AWS: events the stream relay failed to deliver
-            overdue = OverdueOutbox(container.store(), container.clock(), STREAM_RELAY_GRACE)
-            # Failures stay pending for the next run: nothing is dead-lettered from here.
-            relay = OutboxRelay(overdue, container.event_publisher(), max_attempts=sys.maxsize)
-            for _ in range(REPUBLISH_BATCHES):
-                moved = relay.relay_once()
-                if moved == 0:
-                    break
-                republished += moved
-        logger.info("sweep finished", extra={"stuck": report.stuck, "voided": voided, "republished": republished})
-        emit_sweep_metrics(stuck=report.stuck, republished=republished)
-        return voided
+        report = sweep()
+        logger.info(
+            "sweep finished", extra={"stuck": report.stuck, "voided": report.voided, "republished": report.republished}
+        )
+        emit_sweep_metrics(stuck=report.stuck, republished=report.republished)
+        return report.voided
     except Exception:
         logger.exception("sweep failed")
         raise

@@ -32,9 +32,10 @@ from types import SimpleNamespace
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from centli.entrypoints import aws_lambda
-from centli.entrypoints.logs import bind, service_logger, unbind, user_ref
-from centli.entrypoints.operations import OPERATIONS, Operation, execute, neutral_call
+from centli.adapters.bedrock.events import correlation_id_of
+from centli.entrypoints import aws_lambda, runtime
+from centli.entrypoints.logs import bind, service_logger, unbind
+from centli.entrypoints.operations import OPERATIONS, Operation, neutral_call
 
 MAX_REQUEST_BYTES: Final = 64 * 1024
 USER_HEADER: Final = "X-Centli-User"
@@ -99,7 +100,7 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
                 status, body, route_name = HTTPStatus.OK, {"status": "ok"}, "health"
             elif method == "POST" and url.path.startswith("/agent/"):
                 route_name = "agent"
-                status, body = self._agent(url.path.removeprefix("/agent/"), payload)
+                status, body, correlation_id = self._agent(url.path.removeprefix("/agent/"), payload, correlation_id)
             elif (route := match_route(method, url.path)) is not None:
                 route_name = route[0].operation_id
                 status, body = self._rest(route[0], route[1], dict(parse_qsl(url.query)), payload, correlation_id)
@@ -118,19 +119,20 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
         )
         unbind(log)
 
-    def _agent(self, group: str, payload: dict[str, Any]) -> tuple[HTTPStatus, dict[str, Any]]:
+    def _agent(self, group: str, payload: dict[str, Any], request_id: str) -> tuple[HTTPStatus, dict[str, Any], str]:
+        """Answers as the Lambda handler does; the third value is the call's correlation id, for the request line."""
         handler = AGENT_HANDLERS.get(group)
         if handler is None:
-            return HTTPStatus.NOT_FOUND, _error("NOT_FOUND", "No such action group.")
+            return HTTPStatus.NOT_FOUND, _error("NOT_FOUND", "No such action group."), request_id
         event: Any = payload
-        context: Any = None
+        context: Any = SimpleNamespace(client_context=None, aws_request_id=request_id)
         if isinstance(payload.get("event"), dict) and isinstance(payload.get("context_client_context_custom"), dict):
             event = payload["event"]
             context = SimpleNamespace(
                 client_context=SimpleNamespace(custom=payload["context_client_context_custom"]),
-                aws_request_id=str(uuid.uuid4()),
+                aws_request_id=request_id,
             )
-        return HTTPStatus.OK, handler(event, context)
+        return HTTPStatus.OK, handler(event, context), correlation_id_of(event, context)
 
     def _rest(
         self,
@@ -145,25 +147,8 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
         if op.write and key and "idempotency_key" not in parameters:
             parameters["idempotency_key"] = key
         user = self.headers.get(USER_HEADER)
-        logger = service_logger(f"centli-{op.action_group}")
-        bind(logger, correlation_id=correlation_id, action_group=op.action_group, agent_format="local-http")
-        try:
-            app = aws_lambda.container.application()
-            call = neutral_call(op.operation_id, parameters, user, correlation_id=correlation_id)
-            outcome = execute(app, call, op.action_group)
-            if outcome.result.status == 200 and op.write:
-                app.settle()
-            logger.info(
-                "operation finished",
-                extra={
-                    "operation": op.operation_id,
-                    "status": outcome.result.status,
-                    "code": outcome.code,
-                    "user_ref": user_ref(user),
-                },
-            )
-        finally:
-            unbind(logger)
+        call = neutral_call(op.operation_id, parameters, user, correlation_id=correlation_id)
+        outcome = runtime.run(call, op.action_group, service=f"centli-{op.action_group}", agent_format="local-http")
         return HTTPStatus(outcome.result.status), outcome.result.body
 
     def _read_json(self) -> dict[str, Any]:
@@ -224,7 +209,7 @@ class Sweeper(threading.Thread):
     def run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                aws_lambda.container.application().sweep()
+                runtime.sweep()
             except Exception:
                 log.exception("sweep failed")
 
@@ -252,7 +237,7 @@ def serve(host: str, port: int, *, load_demo: bool, sweep_interval: float = 30.0
     except ValueError as refused:
         print(f"centli serve: {refused}", file=sys.stderr)
         return 2
-    container = aws_lambda.container
+    container = runtime.container
     settings = container.settings()
     if load_demo and settings.backend != "memory":
         from centli.domain.loading import parse_bank_document

@@ -109,7 +109,7 @@ class Stack:
                     "headers": {"Authorization": f"Bearer {token(user)}"},
                     "body": {
                         "jsonrpc": "2.0",
-                        "id": 1,
+                        "id": "msg-1",  # the MCP message id agentcore_context names
                         "method": "tools/call",
                         "params": {"name": f"{target}___{operation}", "arguments": arguments},
                     },
@@ -251,7 +251,8 @@ def recorded(stack: Stack) -> dict[str, set[Request]]:
     assert to_beneficiary.status == 200, to_beneficiary.body
     own = s.agent("createTransfer", transfer_params("acc-0001", "acc-0003", "100.00", "lp-own"))
     assert own.status == 200, own.body
-    assert s.agent("createTransfer", transfer_params("acc-0001", "acc-0003", "100.00", "lp-own")).body == own.body
+    again = s.agent("createTransfer", transfer_params("acc-0001", "acc-0003", "100.00", "lp-own")).body
+    assert again == {**own.body, "replayed": True}
     broke = s.agent("createTransfer", transfer_params("acc-0003", "acc-0001", "99999.00", "lp-broke"))
     assert broke.status in (422, 400)
     assert s.agent("getTransfer", {"transfer_id": own.body["transfer_id"]}).status == 200
