@@ -10,7 +10,10 @@ holds:
   (:mod:`centli.adapters.secrets`);
 - a boto3 client of the function: it would keep the init's credentials and
   connections (the clients are built on the first call);
-- customer data, an id or a random value.
+- customer data, an id or a random value. The ``random`` module's state is
+  in the snapshot all the same (imported modules seed it), so :func:`reseed`
+  runs after every restore: retry jitter must differ between environments, or
+  their retries would fall in step.
 
 The hook is registered through ``snapshot_restore_py``, which Lambda's Python
 runtimes provide; elsewhere (tests, local runs) there is nothing to register.
@@ -61,11 +64,20 @@ def prime(container: Any) -> None:
         session.client(service)  # type: ignore[call-overload]
 
 
+def reseed() -> None:
+    """A fresh seed for ``random`` (retry jitter) in each restored environment."""
+    import random
+
+    random.seed()  # from os.urandom
+
+
 def register(container: Any) -> bool:
-    """Register :func:`prime` to run before Lambda takes the snapshot; False outside a SnapStart runtime."""
+    """Register :func:`prime` (before the snapshot) and :func:`reseed` (after each restore);
+    False outside a SnapStart runtime."""
     try:
-        from snapshot_restore_py import register_before_snapshot
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
     except ImportError:
         return False
     register_before_snapshot(prime, container)
+    register_after_restore(reseed)
     return True

@@ -13,7 +13,7 @@ from centli.adapters.secrets import SecretsManagerSecret, SecretUnavailable
 from centli.entrypoints import aws_lambda, metrics
 from centli.entrypoints.container import Container
 from centli.entrypoints.settings import ROLE_SETTINGS, Settings, SettingsError
-from centli.entrypoints.snapstart import prime
+from centli.entrypoints.snapstart import prime, reseed
 from tests.unit.entrypoints.conftest import Harness
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:centli/cursor-secret-AbCdEf"
@@ -138,11 +138,20 @@ def test_priming_builds_no_client_reads_no_secret_and_no_data(monkeypatch: pytes
     assert touched == []
     import snapshot_restore_py
 
-    registered = [
-        entry[0] if isinstance(entry, tuple) else entry for entry in snapshot_restore_py._before_snapshot_registry
-    ]
+    registered = [entry[0] for entry in snapshot_restore_py._before_snapshot_registry]
     assert prime in registered  # aws_lambda registered it at import (Lambda runs it before the snapshot)
+    assert reseed in [entry[0] for entry in snapshot_restore_py._after_restore_registry]
     assert aws_lambda.container is not None
+
+
+def test_each_restored_environment_draws_its_own_jitter() -> None:
+    import random
+
+    state = random.getstate()
+    first = [random.random() for _ in range(3)]
+    random.setstate(state)  # two environments restored from one snapshot start from the same state
+    reseed()
+    assert [random.random() for _ in range(3)] != first
 
 
 def test_the_sweeper_emits_its_metrics_as_emf(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
