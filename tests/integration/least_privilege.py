@@ -171,14 +171,15 @@ class Request:
     call: str
 
 
-def iam_requests(
-    service: str, operation: str, params: Mapping[str, Any], name_of: Callable[[str], str]
-) -> list[Request]:
+NameOf = Callable[[str, str], str]  # (kind: table, bus, secret or queue; physical name or ARN) -> logical id
+
+
+def iam_requests(service: str, operation: str, params: Mapping[str, Any], name_of: NameOf) -> list[Request]:
     """The IAM (action, resource) pairs one API call is authorized against (``name_of``: physical -> logical)."""
     call = f"{service}.{operation}"
 
     def table(name: str, index: str | None = None) -> str:
-        return name_of(name) + (f"/index/{index}" if index else "")
+        return name_of("table", name) + (f"/index/{index}" if index else "")
 
     if service == "dynamodb" and operation in _SINGLE_TABLE:
         return [Request(f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName")), call)]
@@ -194,18 +195,18 @@ def iam_requests(
         return [Request(f"dynamodb:{operation}", table(name), call) for name in params["RequestItems"]]
     if service == "events" and operation == "PutEvents":
         buses = {entry.get("EventBusName", "default") for entry in params["Entries"]}
-        return [Request("events:PutEvents", name_of(bus), call) for bus in sorted(buses)]
+        return [Request("events:PutEvents", name_of("bus", bus), call) for bus in sorted(buses)]
     if service == "secretsmanager" and operation == "GetSecretValue":
-        return [Request("secretsmanager:GetSecretValue", name_of(params["SecretId"]), call)]
+        return [Request("secretsmanager:GetSecretValue", name_of("secret", params["SecretId"]), call)]
     if service == "sqs" and operation == "SendMessage":
-        return [Request("sqs:SendMessage", name_of(params["QueueUrl"]), call)]
+        return [Request("sqs:SendMessage", name_of("queue", params["QueueUrl"]), call)]
     raise AssertionError(f"no IAM mapping for {call}: add it to iam_requests")
 
 
 class CallRecorder:
     """Records the IAM requests of every AWS call made while a function acts (see :meth:`acting_as`)."""
 
-    def __init__(self, name_of: Callable[[str], str]) -> None:
+    def __init__(self, name_of: NameOf) -> None:
         self._name_of = name_of
         self._local = threading.local()
         self.requests: dict[str, set[Request]] = {}
@@ -241,10 +242,123 @@ class CallRecorder:
     @contextmanager
     def acting_as(self, function: str) -> Iterator[None]:
         self._local.function = function
+        _dedicated.append(function)
         try:
             yield
         finally:
+            _dedicated.pop()
             self._local.function = None
+
+
+_dedicated: list[str] = []  # the functions a CallRecorder is recording now (the suite recorder stands aside)
+
+
+class SuiteRecorder:
+    """Every AWS call that any test makes inside a deployed function's handler, attributed by handler.
+
+    Installed for the whole pytest session (tests/conftest.py): each handler named by template.yaml's
+    ``Handler`` properties is wrapped, so whichever test calls it (the saga, the DynamoDB handlers, the
+    faults...), its calls are recorded and, at the end, checked to be allowed by that function's
+    policy. (Unused grants are judged by test_least_privilege.py, which runs every flow.) Tests
+    name their tables with a prefix and their buses freely: a table maps to its template logical id
+    by its default name's suffix, a bus to the template's one bus.
+    """
+
+    def __init__(self, template: Mapping[str, Any]) -> None:
+        self.template = template
+        self.requests: dict[str, set[Request]] = {}
+        self.errors: list[str] = []  # calls that could not be named or mapped to IAM actions
+        self._local = threading.local()
+
+    def name_of(self, kind: str, physical: str) -> str:
+        from centli.adapters.dynamodb import TableNames
+        from centli.adapters.dynamodb.schema import LOGICAL_IDS
+
+        if kind == "table":
+            for field_name, default in TableNames().items():
+                if physical.endswith(default):
+                    return LOGICAL_IDS[field_name]
+        if kind == "bus":
+            (bus,) = [n for n, r in self.template["Resources"].items() if r["Type"] == "AWS::Events::EventBus"]
+            return str(bus)
+        if kind == "secret":
+            secrets = [n for n, r in self.template["Resources"].items() if r["Type"] == "AWS::SecretsManager::Secret"]
+            for secret in secrets:
+                if secret in physical:
+                    return secret
+        return f"unknown {kind}:{physical}"
+
+    def install(self) -> Callable[[], None]:
+        """Hook every botocore client created from now on, and wrap every handler of the template;
+        returns what undoes it."""
+        import importlib
+
+        original = botocore.session.Session.create_client
+        recorder = self
+
+        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
+            client = original(session, *args, **kwargs)
+            client.meta.events.register(
+                "before-parameter-build", recorder._hook(client.meta.service_model.service_name)
+            )
+            return client
+
+        botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+        wrapped: list[tuple[Any, str, Any]] = []
+        for name, resource in self.template["Resources"].items():
+            if resource["Type"] != "AWS::Serverless::Function":
+                continue
+            module_name, _, attribute = resource["Properties"]["Handler"].rpartition(".")
+            module = importlib.import_module(module_name)
+            wrapped.append((module, attribute, getattr(module, attribute)))
+            setattr(module, attribute, self._wrap(name, getattr(module, attribute)))
+
+        def undo() -> None:
+            botocore.session.Session.create_client = original  # type: ignore[method-assign]
+            for module, attribute, handler in wrapped:
+                setattr(module, attribute, handler)
+
+        return undo
+
+    def _wrap(self, function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            previous = getattr(self._local, "function", None)
+            self._local.function = function
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                self._local.function = previous
+
+        recorded.__wrapped__ = handler  # type: ignore[attr-defined]
+        return recorded
+
+    def _hook(self, service: str) -> Callable[..., None]:
+        def before_parameter_build(model: Any, params: Mapping[str, Any], **_: Any) -> None:
+            function = getattr(self._local, "function", None)
+            if function is None or _dedicated:
+                return
+            try:
+                for request in iam_requests(service, model.name, params, self.name_of):
+                    self.requests.setdefault(function, set()).add(request)
+            except Exception as error:  # never break the test that made the call: report it at the end
+                self.errors.append(f"{function}: {service}.{model.name}: {error}")
+
+        return before_parameter_build
+
+    def check(self) -> list[str]:
+        """Every recorded call not allowed by its function's policy (and every call that could not be named)."""
+        if not self.requests and not self.errors:
+            return []
+        expanded = expand(self.template)
+        problems = list(self.errors)
+        for function, requests in sorted(self.requests.items()):
+            found = grants(expanded, function)
+            for request in sorted(requests, key=lambda r: (r.action, r.resource)):
+                if not found.allows(request.action, request.resource):
+                    problems.append(
+                        f"{function}: {request.call} needs {request.action} on {request.resource}: not granted"
+                    )
+        return problems
 
 
 # checking --------------------------------------------------------------------------------------------

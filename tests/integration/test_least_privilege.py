@@ -39,7 +39,15 @@ from centli.domain.loading import parse_bank_document
 from centli.entrypoints import agentcore_interceptor, aws_lambda
 from centli.entrypoints.operations import BY_ID
 from tests.backends.dynamodb import open_store
-from tests.integration.least_privilege import CallRecorder, Request, check, expand, grants, load_template
+from tests.integration.least_privilege import (
+    CallRecorder,
+    Request,
+    SuiteRecorder,
+    check,
+    expand,
+    grants,
+    load_template,
+)
 from tests.integration.moto_server import moto_endpoint
 from tests.integration.test_eventbridge_saga import SAGA_RULES, OutboxStream
 from tests.unit.entrypoints.conftest import Reply, agentcore_context, bank_document, build_event, decode, example
@@ -76,7 +84,8 @@ class Stack:
         }
         return {**resolved, "AWS_LAMBDA_FUNCTION_NAME": properties["FunctionName"]}
 
-    def call(self, function: str, event: Any, context: Any = None) -> Any:
+    def call(self, function: str, event: Any, context: Any = None, *, dedicated: bool = True) -> Any:
+        """Run ``function``'s handler as deployed; ``dedicated=False``: not recorded by this module's recorder."""
         module, _, name = self.expanded["Resources"][function]["Properties"]["Handler"].rpartition(".")
         handler = getattr(importlib.import_module(module), name)
         saved = {k: v for k, v in os.environ.items() if k.startswith("CENTLI_") or k == "AWS_LAMBDA_FUNCTION_NAME"}
@@ -85,6 +94,8 @@ class Stack:
         os.environ.update(self.environment(function))
         fresh_process()
         try:
+            if not dedicated:
+                return handler(event, context)
             with self.recorder.acting_as(function):
                 return handler(event, context)
         finally:
@@ -183,7 +194,7 @@ def stack() -> Iterator[Stack]:
     expanded = expand(load_template())
     name = f"centli-lp-{os.getpid()}-{next(_counter)}"
     names: dict[str, str] = {}  # physical name or ARN -> logical id
-    recorder = CallRecorder(lambda physical: names.get(physical, f"unknown:{physical}"))
+    recorder = CallRecorder(lambda kind, physical: names.get(physical, f"unknown {kind}:{physical}"))
     container = aws_lambda.container
     clock = ManualClock()
     saved_endpoint = os.environ.get("AWS_ENDPOINT_URL")
@@ -383,3 +394,23 @@ def test_the_stream_trigger_without_the_explicit_role_fails_the_check(
     )
     managed = "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"
     assert f"OutboxRelayFunction: managed policy {managed} is not one AWS needs on the function's behalf" in problems
+
+
+def test_the_suite_wide_recorder_reports_a_call_the_template_does_not_allow(stack: Stack) -> None:
+    """tests/conftest.py records every handler's calls across the whole suite; here one without GetItem."""
+    template = load_template()
+    for statement in statements_granting(template, "CoreBankingFunction"):
+        statement["Action"] = [a for a in statement["Action"] if a != "dynamodb:GetItem"] or ["sns:Publish"]
+    recorder = SuiteRecorder(template)
+    undo = recorder.install()
+    try:
+        event, context = build_event(
+            "openapi", "getBalance", {"account_id": "acc-0001"}, user="u-ana", session="s", text=""
+        )
+        reply = decode("openapi", stack.call("CoreBankingFunction", event, context, dedicated=False))
+    finally:
+        undo()
+    assert reply.status == 200
+    problems = recorder.check()
+    assert "CoreBankingFunction: dynamodb.GetItem needs dynamodb:GetItem on AccountsTable: not granted" in problems
+    assert SuiteRecorder(load_template()).check() == []  # nothing recorded, nothing to report
