@@ -8,7 +8,8 @@ the saga's steps (payment, confirmation, compensation), the sweeper (a stuck ord
 one re-published, overdue outbox events republished). Every AWS call is recorded as the IAM actions
 it needs and checked against that function's policy in the SAM-expanded template
 (:mod:`tests.integration.least_privilege`). The calls are derived from running the flows, so a key,
-table or call another change adds is checked without editing this file.
+table or call another change adds is checked without editing this file. Beyond these flows, the session
+recorder of tests/conftest.py checks every call any other test makes inside a handler.
 """
 
 from __future__ import annotations
