@@ -206,7 +206,10 @@ class Settings(BaseModel):
                 raise ValueError(f"set {_ENV[value]} or {_ENV[arn]}, not both")
         pages = self.role in ("local", "action-group")
         if pages and self.backend == "dynamodb" and self.cursor_secret is None and self.cursor_secret_arn is None:
-            raise ValueError("CENTLI_CURSOR_SECRET_ARN (or CENTLI_CURSOR_SECRET) is required with the dynamodb backend")
+            raise ValueError(
+                "CENTLI_CURSOR_SECRET is required with the dynamodb backend (or its Secrets Manager ARN, "
+                "CENTLI_CURSOR_SECRET_ARN)"
+            )
         return self
 
     def relays_in_process(self) -> bool:
