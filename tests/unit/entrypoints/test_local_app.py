@@ -191,3 +191,22 @@ print(answer["response"]["httpStatusCode"])
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "200"
+
+
+def test_operation_routes_are_answered_by_the_guards_direct_dispatch_with_the_correlation_id() -> None:
+    """The REST operations skip the router (OperationEndpoint); their answers keep the contract's shape."""
+    app = create_app()
+
+    async def scenario() -> None:
+        status, headers, body = await asgi(app, "GET", "/accounts", {"x-centli-user": "u-ana"})
+        assert (status, json.loads(body)["accounts"]) == (200, [])
+        assert headers["content-type"] == "application/json"
+        assert headers["x-correlation-id"].startswith("local-")
+        json_post = {"content-type": "application/json", "x-centli-user": "u-ana", "x-correlation-id": "c-1"}
+        status, headers, body = await asgi(app, "POST", "/transfers", json_post, b"[1]")
+        assert (status, json.loads(body)["error"]["code"]) == (400, "INVALID_INPUT")
+        assert headers["x-correlation-id"] == "c-1"
+        status, _, body = await asgi(app, "GET", "/accounts")  # no X-Centli-User: refused, not a crash
+        assert (status, json.loads(body)["error"]["code"]) == (401, "UNAUTHENTICATED")
+
+    asyncio.run(scenario())
