@@ -128,7 +128,8 @@ class OrderRepository(Protocol):
         ...
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
-        """PENDING orders created before ``cutoff`` (for the sweeper), oldest first."""
+        """PENDING orders whose ``sweep_time`` is before ``cutoff`` (for the sweeper), oldest
+        ``sweep_time`` first, ties by order id."""
         ...
 
     def add(self, order: Order) -> None:

@@ -377,8 +377,8 @@ class _Orders(_Repo):
         return Page(items, items[-1].order_id if len(newest_first) > limit else None)
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
-        rows = self._store.select("orders", lambda _k, v: v.status == "PENDING" and v.created_at < cutoff)
-        return sorted((v for _, v in rows), key=lambda o: (o.created_at, o.order_id))[:limit]
+        rows = self._store.select("orders", lambda _k, v: v.status == "PENDING" and v.sweep_time < cutoff)
+        return sorted((v for _, v in rows), key=lambda o: (o.sweep_time, o.order_id))[:limit]
 
     def add(self, order: Order) -> None:
         def op(stage: _Stage) -> None:
