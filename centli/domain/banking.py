@@ -360,9 +360,12 @@ class BankingService:
         """
         settled = 0
         for seller in sellers:
-            for clearing in clearing_accounts(seller):
+            with self._uow() as uow:
+                holding = [a for a in uow.accounts.get_many(clearing_accounts(seller)) if a.balance.minor > 0]
+            for account in holding:
+                clearing = AccountRef(account.user_id, account.account_id)
                 try:
-                    settled += self._settle_one(clearing, seller)
+                    settled += self._settle_one(clearing, seller, account.balance)
                 except DependencyUnavailable:
                     raise
                 except DomainError as skipped:
@@ -372,24 +375,22 @@ class BankingService:
                     )
         return settled
 
-    def _settle_one(self, clearing: AccountRef, seller: AccountRef) -> int:
+    def _settle_one(self, clearing: AccountRef, seller: AccountRef, amount: Money) -> int:
+        """One settlement transfer of ``amount`` (read just before; if it shrank meanwhile, InsufficientFunds)."""
         now = self._clock.now()
+        transfer = Transfer(
+            transfer_id=self._ids.new_id("trf"),
+            user_id=clearing.user_id,
+            from_account_id=clearing.account_id,
+            to=seller,
+            amount=amount,
+            concept=SETTLEMENT_CONCEPT,
+            created_at=now,
+            kind="SETTLEMENT",
+        )
+        key = settlement_key(clearing, now)
+        fp = fingerprint(SETTLEMENT_OPERATION, {"account_id": clearing.account_id, "key": key})
         with self._uow() as uow:
-            account = uow.accounts.get(clearing.user_id, clearing.account_id)
-            if account is None or account.balance.minor == 0:
-                return 0
-            transfer = Transfer(
-                transfer_id=self._ids.new_id("trf"),
-                user_id=clearing.user_id,
-                from_account_id=clearing.account_id,
-                to=seller,
-                amount=account.balance,
-                concept=SETTLEMENT_CONCEPT,
-                created_at=now,
-                kind="SETTLEMENT",
-            )
-            key = settlement_key(clearing, now)
-            fp = fingerprint(SETTLEMENT_OPERATION, {"account_id": clearing.account_id, "key": key})
             uow.idempotency.claim(new_record(clearing.user_id, key, SETTLEMENT_OPERATION, fp, transfer.to_dict(), now))
             uow.ledger.post(transfer)
             try:

@@ -27,7 +27,7 @@ from centli.domain.ledger import AccountRef, NewAccount
 from centli.domain.money import Money
 
 #: Clearing accounts per seller account (the ``N`` of docs/architecture.md "How it scales").
-CLEARING_ACCOUNTS = 64
+CLEARING_ACCOUNTS = 256
 CLEARING_MARK = "~clr"
 SETTLEMENT_CONCEPT = "Liquidación de ventas"
 SETTLEMENT_OPERATION = "settlement"
@@ -40,7 +40,7 @@ def bucket(text: str, buckets: int) -> int:
 
 def clearing_account(seller: AccountRef, index: int) -> AccountRef:
     """The seller's clearing account number ``index``."""
-    suffix = f"{CLEARING_MARK}{index:02d}"
+    suffix = f"{CLEARING_MARK}{index:03d}"
     return AccountRef(seller.user_id + suffix, seller.account_id + suffix)
 
 
@@ -60,7 +60,7 @@ def is_clearing(account_id: str) -> bool:
 def clearing_openings(seller: AccountRef, currency: str, opened_at: datetime) -> list[NewAccount]:
     """The seller's clearing accounts to open at load, empty, in the seller account's currency."""
     return [
-        NewAccount(ref.account_id, ref.user_id, f"Ventas por liquidar {i:02d}", Money(0, currency), opened_at)
+        NewAccount(ref.account_id, ref.user_id, f"Ventas por liquidar {i:03d}", Money(0, currency), opened_at)
         for i, ref in enumerate(clearing_accounts(seller))
     ]
 

@@ -395,7 +395,7 @@ class DynamoStore:
             if product.product_id not in seen_products:
                 seen_products.add(product.product_id)
                 records.append((t.products, {"product_id": _s(product.product_id)}, [], _product_item(product)))
-        stored = self._stored([(table, key) for table, key, _, _ in records])
+        stored = self.batch_get([(table, key) for table, key, _, _ in records])
 
         def missing(table: str, key: Item, marker: Item) -> bool:
             found = stored.get((table, _key_text(key)))
@@ -416,7 +416,7 @@ class DynamoStore:
             progress(done, total)
         return data.report()
 
-    def _stored(self, keys: list[tuple[str, Item]]) -> dict[tuple[str, str], Item]:
+    def batch_get(self, keys: list[tuple[str, Item]]) -> dict[tuple[str, str], Item]:
         """The stored items under ``keys`` (consistent BatchGetItem, 100 keys a request), by (table, key text)."""
         found: dict[tuple[str, str], Item] = {}
         unique = list({(table, _key_text(key)): (table, key) for table, key in keys}.values())
@@ -701,6 +701,11 @@ class _Accounts(_Repo):
     def get(self, user_id: str, account_id: str) -> Account | None:
         item = self._store.get_item(self._t.accounts, _account_key_attrs(user_id, account_id))
         return None if item is None else _account_from_item(item)
+
+    def get_many(self, refs: Sequence[AccountRef]) -> list[Account]:
+        """Consistent BatchGetItem, 100 keys a request."""
+        found = self._store.batch_get([(self._t.accounts, _account_key_attrs(r.user_id, r.account_id)) for r in refs])
+        return [_account_from_item(item) for item in found.values()]
 
     def open(self, account: NewAccount) -> None:
         items = [

@@ -29,6 +29,7 @@ from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord
 from centli.domain.ledger import (
     OPENING_DESCRIPTION,
     Account,
+    AccountRef,
     Beneficiary,
     LedgerEntry,
     NewAccount,
@@ -171,6 +172,10 @@ class _Accounts(_Repo):
     def get(self, user_id: str, account_id: str) -> Account | None:
         account: Account | None = self._store.get("accounts", (user_id, account_id))
         return account
+
+    def get_many(self, refs: Sequence[AccountRef]) -> list[Account]:
+        found = (self.get(ref.user_id, ref.account_id) for ref in refs)
+        return [account for account in found if account is not None]
 
     def open(self, account: NewAccount) -> None:
         def op(stage: _Stage) -> None:

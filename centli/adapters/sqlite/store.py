@@ -285,6 +285,10 @@ class _Accounts(_Repo):
         rows = self._uow.read("SELECT * FROM accounts WHERE user_id = ? AND account_id = ?", (user_id, account_id))
         return _account(rows[0]) if rows else None
 
+    def get_many(self, refs: Sequence[AccountRef]) -> list[Account]:
+        found = (self.get(ref.user_id, ref.account_id) for ref in refs)
+        return [account for account in found if account is not None]
+
     def open(self, account: NewAccount) -> None:
         def op(db: sqlite3.Connection) -> None:
             opening = account.opening_balance
