@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench clean
+.PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench bench-capacity clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,17 @@ integration: $(STAMP)
 # Re-pin every dependency to what is installed now (after changing pyproject.toml).
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+# Benchmarks (figures for docs/performance.md; never part of `make test`). Add one: a `bench-NAME`
+# target that runs bench/NAME.py, listed in BENCHES.
+BENCHES := bench-capacity
+bench: $(BENCHES)
+
+# The capacity model on this code, then on the layout before issue 9 (the negative control).
+CAPACITY_BASELINE ?= f53e7d1
+bench-capacity: $(STAMP)
+	PYTHONPATH=. $(BIN)/python bench/capacity.py
+	PYTHONPATH=. $(BIN)/python bench/capacity.py --code-ref $(CAPACITY_BASELINE)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .centli
