@@ -1,6 +1,6 @@
 """Capacity model: the hottest key of every DynamoDB table and index at the target rates, from real traffic.
 
-    PYTHONPATH=. .venv/bin/python bench/capacity.py [--customers 200] [--transfers 300] [--purchases 200]
+    PYTHONPATH=. .venv/bin/python bench/capacity.py [--customers 120] [--transfers 200] [--purchases 160]
     PYTHONPATH=. .venv/bin/python bench/capacity.py --code-ref f53e7d1   # the same model on older code
 
 A realistic sample workload (customers moving money to their own accounts and
@@ -408,7 +408,7 @@ class LabelledOutbox:
 
 
 def run_sample(args: argparse.Namespace) -> Sample:
-    from centli.adapters.dynamodb import DynamoStore, TableNames, make_dynamodb_client, schema
+    from centli.adapters.dynamodb import DynamoStore, TableNames, schema
     from centli.adapters.memory import ManualClock, SequentialIds
     from centli.domain.application import bootstrap
     from centli.domain.banking import CreateTransfer
@@ -431,7 +431,13 @@ def run_sample(args: argparse.Namespace) -> Sample:
     import centli
 
     rng = random.Random(args.seed)  # noqa: S311 - a reproducible workload, not secrecy
-    client = make_dynamodb_client(moto_endpoint())
+    import boto3
+    from botocore.config import Config
+
+    # moto deep-copies every table a transaction touches: give it time (a slow fake is not a throttled AWS).
+    endpoint = moto_endpoint()
+    slow = Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=600, connect_timeout=10)
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1", config=slow)
     names = TableNames().with_prefix(f"cap{os.getpid()}-")
     schema.create_tables(client, names, wait=False)
     try:
@@ -728,11 +734,11 @@ def run_at(ref: str, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--customers", type=int, default=200)
-    parser.add_argument("--sellers", type=int, default=6)
+    parser.add_argument("--customers", type=int, default=120)
+    parser.add_argument("--sellers", type=int, default=4)
     parser.add_argument("--products", type=int, default=10, help="products per seller in the sample")
-    parser.add_argument("--transfers", type=int, default=300)
-    parser.add_argument("--purchases", type=int, default=200)
+    parser.add_argument("--transfers", type=int, default=200)
+    parser.add_argument("--purchases", type=int, default=160)
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--code-ref", help="run the model on the code at this git ref (e.g. the layout before)")
     args = parser.parse_args(argv)
