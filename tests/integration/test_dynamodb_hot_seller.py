@@ -116,7 +116,7 @@ def test_a_hot_seller_under_concurrent_purchases_and_settlements_matches_the_ora
                 while buying.is_set():
                     n += 1
                     cmd = CreateTransfer(
-                        SELLER.user_id, SELLER.account_id, "1.00", f"save-{n}", to_account_id=SAVINGS.account_id
+                        SELLER.user_id, SELLER.account_id, "1.00", f"save-{n}", destination_id=SAVINGS.account_id
                     )
                     time.sleep(0.05)
                     try:
