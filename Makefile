@@ -4,22 +4,33 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench bench-capacity clean
+.PHONY: run reset demo test lambda-package deploy-check lint typecheck unit integration schemas lock bench \
+	bench-local-server bench-capacity clean
 
 $(STAMP): pyproject.toml requirements.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
-	touch $(STAMP)
+	@echo "centli: setting up $(VENV): the pinned dependencies of the local runtime and the tests (first run only, about a minute)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check --upgrade "pip>=24"
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check -c requirements.lock -e ".[dev,local]"
+	@touch $(STAMP)
+	@echo "centli: $(VENV) is ready"
 
-# The main job: the local server on the embedded SQLite default, with the demo bank loaded.
+# The main job: the local runtime on the embedded SQLite default, with the demo bank loaded.
 run: $(STAMP)
-	$(BIN)/centli serve --load-demo --port $${PORT:-8080}
+	@$(BIN)/centli serve --load-demo --port $${PORT:-8080}
+
+# Start the local bank afresh (deletes the SQLite file; `make run` loads the demo bank again).
+reset: $(STAMP)
+	@$(BIN)/centli reset --yes
+
+# The local runtime over HTTP beside a trivial stdlib server (needs wrk: apt-get install wrk).
+bench-local-server: $(STAMP)
+	$(BIN)/python bench/local_server.py
 
 demo: $(STAMP)
 	$(BIN)/centli demo
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck deploy-check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -41,7 +52,7 @@ lock: $(STAMP)
 
 # Benchmarks (figures for docs/performance.md; never part of `make test`). Add one: a `bench-NAME`
 # target that runs bench/NAME.py, listed in BENCHES.
-BENCHES := bench-capacity
+BENCHES := bench-local-server bench-capacity
 bench: $(BENCHES)
 
 # The capacity model on this code, then on the layout before issue 9 (the negative control).
@@ -52,6 +63,12 @@ bench-capacity: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .centli
+
+# Offline checks of the deployment: the template lints clean (cfn-lint ships the Bedrock and AgentCore
+# resource schemas) and embeds the committed agent schemas (`centli schemas` regenerates both).
+deploy-check: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/centli schemas --check
 
 # The Lambda bundle that template.yaml's CodeUri points at: runtime dependencies
 # (pinned by requirements.lock, wheels for the Lambda platform) plus the package.
@@ -65,3 +82,8 @@ lambda-package: $(STAMP)
 		--platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all:
 	$(BIN)/python -m pip install --quiet --target $(LAMBDA_DIR) --no-deps .
 	@du -sh $(LAMBDA_DIR)
+
+# Regenerate what is generated from the operation table: agent schemas and example events.
+schemas: $(STAMP)
+	$(BIN)/centli schemas
+	$(BIN)/centli events
