@@ -25,6 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--load-demo", action="store_true", help="load the demo bank first (idempotent)")
     serve.add_argument("--sweep-interval", type=float, default=30.0, help="seconds between sweeps of stuck orders")
+    mcp = commands.add_parser("mcp", help="the MCP server over stdio, acting for one customer")
+    mcp.add_argument("--user", required=True, help="the customer every tool call acts for")
+    mcp.add_argument("--load-demo", action="store_true", help="load the demo bank first (idempotent)")
+    mcp.add_argument(
+        "--confirm-seconds", type=float, default=300.0, help="how long the customer has to confirm a write"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from centli.entrypoints.demo import run_demo
@@ -43,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from centli.entrypoints.local_server import serve as run_server
 
         return run_server(args.host, args.port, load_demo=args.load_demo, sweep_interval=args.sweep_interval)
+    if args.command == "mcp":
+        from centli.entrypoints.mcp.server import run_stdio
+
+        return run_stdio(args.user, load_demo=args.load_demo, confirm_seconds=args.confirm_seconds)
     if args.command == "tables":
         return tables_create()
     parser.error(f"unknown command {args.command}")

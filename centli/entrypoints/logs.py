@@ -13,23 +13,44 @@ import hmac
 import logging
 import os
 import sys
-from typing import TextIO
+from typing import Final, TextIO
 
 from aws_lambda_powertools import Logger
 
 _DOMAIN_SERVICE = "centli"
 _loggers: dict[str, Logger] = {}
+LOG_STREAMS: Final = ("stdout", "stderr")
+#: Set by a process whose stdout belongs to a protocol (``centli mcp``); wins over CENTLI_LOG_STREAM.
+_stream_choice: dict[str, str] = {}
 
 
-class CurrentStdoutHandler(logging.StreamHandler[TextIO]):
-    """Writes to whatever ``sys.stdout`` is at emit time (Lambda's stdout, or a test's capture)."""
+def use_stream(name: str) -> None:
+    """Send every log line of this process to ``stdout`` or ``stderr`` from now on (the one switch)."""
+    if name not in LOG_STREAMS:
+        raise ValueError(f"log stream must be one of {LOG_STREAMS}")
+    _stream_choice["name"] = name
+
+
+def log_stream_name() -> str:
+    """Where log lines go: the process's choice, else ``CENTLI_LOG_STREAM`` (default stdout, as Lambda wants)."""
+    if "name" in _stream_choice:
+        return _stream_choice["name"]
+    name = os.environ.get("CENTLI_LOG_STREAM", "stdout").lower()
+    return name if name in LOG_STREAMS else "stdout"
+
+
+class CurrentStreamHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stdout`` or ``sys.stderr`` is at emit time (see :func:`log_stream_name`).
+
+    Looked up per line, so a test's capture or a later :func:`use_stream` takes effect at once.
+    """
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
 
     @property
     def stream(self) -> TextIO:
-        return sys.stdout
+        return sys.stderr if log_stream_name() == "stderr" else sys.stdout
 
     @stream.setter
     def stream(self, _value: TextIO) -> None:
@@ -45,10 +66,10 @@ def service_logger(service: str) -> Logger:
     """The Powertools logger of one service; the domain's ``centli.*`` lines are formatted alike."""
     if _DOMAIN_SERVICE not in _loggers:
         _loggers[_DOMAIN_SERVICE] = Logger(
-            service=_DOMAIN_SERVICE, level=_level(), logger_handler=CurrentStdoutHandler()
+            service=_DOMAIN_SERVICE, level=_level(), logger_handler=CurrentStreamHandler()
         )
     if service not in _loggers:
-        _loggers[service] = Logger(service=service, level=_level(), logger_handler=CurrentStdoutHandler())
+        _loggers[service] = Logger(service=service, level=_level(), logger_handler=CurrentStreamHandler())
     return _loggers[service]
 
 

@@ -29,6 +29,7 @@ _ENV = {
     "timezone": "CENTLI_TIMEZONE",
     "agentcore_identity_secret": "CENTLI_AGENTCORE_IDENTITY_SECRET",
     "log_level": "CENTLI_LOG_LEVEL",
+    "log_stream": "CENTLI_LOG_STREAM",
     "event_bus_name": "CENTLI_EVENT_BUS_NAME",
     "inprocess_relay": "CENTLI_INPROCESS_RELAY",
 }
@@ -55,6 +56,8 @@ class Settings(BaseModel):
     #: HMAC secret shared with the AgentCore Gateway interceptor; unset = AgentCore calls refused.
     agentcore_identity_secret: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Where log lines go (read by centli.entrypoints.logs); ``centli mcp`` always uses stderr.
+    log_stream: Literal["stdout", "stderr"] = "stdout"
     event_bus_name: str = EVENT_BUS_NAME
     #: Deliver the saga in-process after each write; unset = on for memory and sqlite, off for dynamodb
     #: (on AWS the outbox stream relays to EventBridge). ``true`` with dynamodb is for local tries against moto.
@@ -71,6 +74,8 @@ class Settings(BaseModel):
             raise SettingsError("CENTLI_BACKEND: required in AWS Lambda (memory, sqlite or dynamodb)")
         if "log_level" in values:
             values["log_level"] = values["log_level"].upper()
+        if "log_stream" in values:
+            values["log_stream"] = values["log_stream"].lower()
         try:
             return cls.model_validate(values)
         except ValidationError as error:
