@@ -330,6 +330,11 @@ def run_stdio(user_id: str, *, load_demo: bool = False, confirm_seconds: float =
     if load_demo:
         load_demo_bank()
     runtime.container.application()
+    # Before the transport claims stdout: this line proves the switch above, not the SDK's fd diversion.
+    logs.service_logger("centli-mcp").info(
+        "mcp server starting",
+        extra={"transport": "stdio", "user_ref": logs.user_ref(bank.user_id), "backend": _backend()},
+    )
 
     async def serve() -> None:
         from mcp.server.stdio import stdio_server
@@ -339,6 +344,10 @@ def run_stdio(user_id: str, *, load_demo: bool = False, confirm_seconds: float =
 
     anyio.run(serve)
     return 0
+
+
+def _backend() -> str:
+    return runtime.container.settings().backend
 
 
 def load_demo_bank() -> None:
