@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed
 .PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench clean
 
 $(STAMP): pyproject.toml requirements.lock
+	@echo "centli: setting up $(VENV) (first run only: installs the pinned dependencies, about a minute)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev,local]"
+	@echo "centli: dependencies installed"
 	touch $(STAMP)
 
 # The main job: the local server on the embedded SQLite default, with the demo bank loaded.
@@ -19,7 +21,15 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/centli demo
 
-test: $(STAMP) lint typecheck
+# The confirmation-page test drives the OS's own Chromium (never a browser vendor's download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	@echo "centli: installing Chromium from the OS packages (the confirmation-page test drives it)"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+test: $(STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

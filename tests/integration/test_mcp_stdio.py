@@ -89,6 +89,7 @@ def test_a_client_without_elicitation_is_refused_and_nothing_moves(tmp_path: Pat
 def test_stdout_carries_only_protocol_messages_even_at_debug(tmp_path: Path) -> None:
     """Raw JSON-RPC over the pipes: every stdout line is a protocol message; the logs went to stderr."""
     params = server_parameters(tmp_path / "bank.db", level="DEBUG")
+    write = transfer()
     messages: list[dict[str, Any]] = [
         {
             "jsonrpc": "2.0",
@@ -103,7 +104,7 @@ def test_stdout_carries_only_protocol_messages_even_at_debug(tmp_path: Path) -> 
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "listAccounts", "arguments": {}}},
-        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "createTransfer", "arguments": transfer()}},
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "createTransfer", "arguments": write}},
         {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "getBalance", "arguments": {}}},
     ]
     stderr_path = tmp_path / "stderr.log"

@@ -15,7 +15,7 @@ import hmac
 import html
 import json
 import secrets
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 from starlette.requests import Request
@@ -25,6 +25,7 @@ from starlette.routing import Route
 from centli.entrypoints.mcp.confirmations import Quote, commit
 
 if TYPE_CHECKING:
+    from centli.entrypoints.local_app import LocalSite
     from centli.entrypoints.mcp.server import BankTools
 
 MAX_BODY_BYTES: Final = 4096
@@ -36,7 +37,7 @@ _STATE_TEXT: Final = {
 }
 
 
-def page_routes(bank: BankTools) -> list[Route]:
+def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
     async def show(request: Request) -> Response:
         quote = bank.confirmations.get(str(request.path_params["quote_id"]))
         if quote is None:
@@ -46,7 +47,7 @@ def page_routes(bank: BankTools) -> list[Route]:
         return _page(quote, "")
 
     async def decide(request: Request) -> Response:
-        problem = _refused(request, bank)
+        problem = _refused(request, site)
         if problem is not None:
             return _error(403, "FORBIDDEN", problem)
         if not request.headers.get("content-type", "").lower().startswith("application/json"):
@@ -83,20 +84,17 @@ def page_routes(bank: BankTools) -> list[Route]:
     ]
 
 
-def _refused(request: Request, bank: BankTools) -> str | None:
-    """Why a POST is not a same-origin click on this server's own page, or None when it is."""
+def _refused(request: Request, site: LocalSite) -> str | None:
+    """Why a POST is not a same-origin click on this server's own page, or None when it is.
+
+    The local runtime's guard checks Host and Origin too; this check stands on its own and is stricter:
+    an Origin is required (every browser sends one on a fetch POST), and Sec-Fetch-Site, when sent,
+    must say same-origin.
+    """
     host = request.headers.get("host", "")
     origin = request.headers.get("origin")
-    if bank.page_base is None or origin is None or origin != f"http://{host}":
-        return "Confirm from the bank's own page. Nothing was done."
-    from centli.entrypoints.mcp.server import loopback_names
-
-    port = bank.page_base.rsplit(":", 1)[1]
-    hosts, _ = loopback_names(int(port))
-    if host not in hosts:
-        return "Confirm from the bank's own page. Nothing was done."
-    fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site != "same-origin":
+    same_origin = origin is not None and origin == f"http://{host}" and origin in site.allowed_origins
+    if not same_origin or request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
         return "Confirm from the bank's own page. Nothing was done."
     return None
 
@@ -170,6 +168,3 @@ th{{text-align:left;padding-right:1rem}}button{{font-size:1.1rem;margin-right:1r
         ),
     }
     return HTMLResponse(body, status_code=status, headers=headers)
-
-
-

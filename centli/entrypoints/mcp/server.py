@@ -29,15 +29,16 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any, Final, Literal
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -63,6 +64,12 @@ from centli.entrypoints.operations import (
     refuse_other_users,
     validate,
 )
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.routing import BaseRoute
+
+    from centli.entrypoints.local_app import LocalSite
 
 SERVER_NAME: Final = "centli"
 #: The key of the confirmation question inside an ``input_required`` result.
@@ -365,54 +372,75 @@ def load_demo_bank() -> None:
 class HttpUnit:
     """``/mcp`` and the confirmation page, ready to mount into the local runtime's Starlette app."""
 
-    def __init__(self, routes: list[Any], lifespan: Callable[[Any], Any], bank: BankTools) -> None:
+    def __init__(
+        self,
+        routes: list[BaseRoute],
+        lifespan: Callable[[], AbstractAsyncContextManager[None]],
+        bank: BankTools,
+        security: TransportSecuritySettings,
+    ) -> None:
         self.routes = routes
+        #: Runs the session manager; the app must enter it in its lifespan.
         self.lifespan = lifespan
         self.bank = bank
-
-
-def loopback_names(port: int) -> tuple[list[str], list[str]]:
-    """The Host and Origin values a loopback server on ``port`` answers to (the SDK's rebinding lists)."""
-    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"]
-    return hosts, [f"http://{host}" for host in hosts]
+        self.security = security
 
 
 def http_unit(
     user_id: str,
+    site: LocalSite,
     *,
-    port: int,
-    host: str = "127.0.0.1",
     confirm_seconds: float = DEFAULT_CONFIRM_SECONDS,
     confirm_mode: ConfirmMode = "auto",
 ) -> HttpUnit:
-    """The ``/mcp`` route (streamable HTTP, DNS-rebinding protection on) plus the confirmation page routes.
-
-    The session manager must run in the app's lifespan: pass ``unit.lifespan`` to the app factory.
-    """
+    """The ``/mcp`` route (streamable HTTP, DNS-rebinding protection on) plus the confirmation page routes."""
     from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
-    from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
 
     from centli.entrypoints.mcp.page import page_routes
 
-    url_host = f"[{host}]" if ":" in host else host
     bank = BankTools(
         user_id,
         confirmations=Confirmations(ttl=confirm_seconds),
-        page_base=f"http://{url_host}:{port}",
+        page_base=site.base_url,
         confirm_mode=confirm_mode,
     )
-    hosts, origins = loopback_names(port)
     # Explicit: a session manager mounted by hand has the protection off unless told otherwise.
     security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=sorted(f"{name}:{site.port}" for name in site.allowed_hosts),
+        allowed_origins=sorted(site.allowed_origins),
     )
     manager = StreamableHTTPSessionManager(app=bank.server, security_settings=security)
+    routes: list[BaseRoute] = [Route("/mcp", endpoint=StreamableHTTPASGIApp(manager)), *page_routes(bank, site)]
+    return HttpUnit(routes, manager.run, bank, security)
 
-    @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        async with manager.run():
-            yield
 
-    routes: list[Any] = [Route("/mcp", endpoint=StreamableHTTPASGIApp(manager)), *page_routes(bank)]
-    return HttpUnit(routes, lifespan, bank)
+def app_with_mcp(
+    user_id: str,
+    *,
+    sweep_interval: float,
+    confirm_seconds: float = DEFAULT_CONFIRM_SECONDS,
+    confirm_mode: ConfirmMode = "auto",
+) -> Callable[[LocalSite], Starlette]:
+    """``centli serve --mcp-user USER``: the local runtime's app with ``/mcp`` and the confirmation page."""
+    from centli.entrypoints.commands import CommandError
+
+    try:
+        authenticate(user_id)  # a bad --mcp-user fails before anything listens
+    except DomainError:
+        raise CommandError("--mcp-user must name a customer id") from None
+
+    def build(site: LocalSite) -> Starlette:
+        from centli.entrypoints.local_app import create_app
+
+        unit = http_unit(user_id, site, confirm_seconds=confirm_seconds, confirm_mode=confirm_mode)
+        return create_app(
+            site=site,
+            sweep_interval=sweep_interval,
+            extra_routes=unit.routes,
+            lifespans=[unit.lifespan],
+            content_type_exempt=("/mcp",),  # the SDK checks /mcp's own Content-Type; Host/Origin/size still apply
+        )
+
+    return build
