@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,7 +142,7 @@ async def check_confirmed_writes(client: Client, human: Human, mode: str = "form
     assert not fetched.is_error and fetched.structured_content["transfer_id"] == body["transfer_id"]
 
     # The same idempotency key, confirmed twice: one transfer, the second answer replays it.
-    keyed = transfer(amount="10.00", idempotency_key="mcp-test-key-1")
+    keyed = transfer(amount="10.00", idempotency_key=f"mcp-test-{uuid.uuid4().hex}")
     first = await client.call_tool("createTransfer", keyed)
     second = await client.call_tool("createTransfer", keyed)
     assert not first.is_error and not second.is_error
@@ -180,6 +181,7 @@ async def check_confirmed_purchase(client: Client, human: Human) -> None:
 
 async def check_refused_without_elicitation(client: Client) -> None:
     before, history = await balance(client), len(await movements(client))
+    stock = (await client.call_tool("getProduct", {"product_id": "p-100"})).structured_content["available"]
     for name, arguments in (
         ("createTransfer", transfer()),
         ("createPurchase", {"product_id": "p-100", "quantity": 1, "account_id": "acc-0001"}),
@@ -191,4 +193,4 @@ async def check_refused_without_elicitation(client: Client) -> None:
     assert await balance(client) == before
     assert len(await movements(client)) == history
     products = await client.call_tool("getProduct", {"product_id": "p-100"})
-    assert products.structured_content["available"] == 10
+    assert products.structured_content["available"] == stock

@@ -20,13 +20,13 @@ from tests.unit.entrypoints.conftest import example
 
 
 class Server:
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, *options: str) -> None:
         env = {**os.environ, "CENTLI_BACKEND": "sqlite", "CENTLI_SQLITE_PATH": str(db), "PYTHONUNBUFFERED": "1"}
         # Output goes to a file: a pipe nobody reads would block the server once it filled up.
         self.log = db.with_suffix(".log")
         with self.log.open("wb") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "centli.entrypoints.cli", "serve", "--port", "0", "--load-demo"],
+                [sys.executable, "-m", "centli.entrypoints.cli", "serve", "--port", "0", "--load-demo", *options],
                 env=env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
