@@ -24,8 +24,14 @@ LOG_STREAMS: Final = ("stdout", "stderr")
 _stream_choice: dict[str, str] = {}
 
 
-def use_stream(name: str) -> None:
-    """Send every log line of this process to ``stdout`` or ``stderr`` from now on (the one switch)."""
+def use_stream(name: str | None) -> None:
+    """Send every log line of this process to ``stdout`` or ``stderr`` from now on (the one switch).
+
+    ``None`` goes back to ``CENTLI_LOG_STREAM``.
+    """
+    if name is None:
+        _stream_choice.clear()
+        return
     if name not in LOG_STREAMS:
         raise ValueError(f"log stream must be one of {LOG_STREAMS}")
     _stream_choice["name"] = name

@@ -27,7 +27,7 @@ from typing import Any, Final, Literal
 import anyio
 
 from centli.domain.application import Application
-from centli.domain.errors import InvalidInput, NotFound
+from centli.domain.errors import AccountNotFound, BeneficiaryNotFound, InvalidInput, NotFound
 from centli.domain.ledger import last4
 from centli.domain.money import parse_amount
 from centli.entrypoints.operations import Operation, Outcome, Request, neutral_call
@@ -198,13 +198,13 @@ def _destination(app: Application, user_id: str, p: dict[str, Any]) -> str:
         for beneficiary in app.banking.list_beneficiaries(user_id):
             if beneficiary.beneficiary_id == beneficiary_id:
                 return f"{beneficiary.alias}, saved beneficiary (account ending {beneficiary.account_last4})"
-    field_name = "destination_id" if "destination_id" in p else ("to_account_id" if own_id else "beneficiary_id")
-    raise _DestinationNotFound(field=field_name)
-
-
-class _DestinationNotFound(NotFound):
-    code = "DESTINATION_NOT_FOUND"
-    default_message = "That destination is neither one of your accounts nor a saved beneficiary."
+    if "destination_id" in p:
+        raise NotFound(
+            "That destination is neither one of your accounts nor a saved beneficiary.", field="destination_id"
+        )
+    if own_id:
+        raise AccountNotFound(field="to_account_id")
+    raise BeneficiaryNotFound(field="beneficiary_id")
 
 
 def _describe_purchase(app: Application, user_id: str, p: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:

@@ -1,0 +1,245 @@
+"""The MCP server in-process (the official client, in-memory bank): tools from the table, confirmations, hygiene."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from typing import Any
+
+import anyio
+import jsonschema
+import mcp_types as types
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from starlette.applications import Starlette
+
+from centli.entrypoints import logs
+from centli.entrypoints.local_app import LocalSite
+from centli.entrypoints.mcp import tools
+from centli.entrypoints.mcp.confirmations import Confirmations, quoted_operations
+from centli.entrypoints.mcp.server import BankTools, http_unit
+from centli.entrypoints.operations import BY_ID, OPERATIONS, NoParameters
+from tests.integration.mcp_support import Human, balance, cents, transfer
+from tests.unit.entrypoints.conftest import Harness
+
+ACCEPT = types.ElicitResult(action="accept", content={"confirm": True})
+
+
+def test_every_operation_is_a_tool_with_its_models_schemas_and_the_tables_hints() -> None:
+    assert [tool.name for tool in tools.TOOLS] == [op.operation_id for op in OPERATIONS]
+    for tool, op in zip(tools.TOOLS, OPERATIONS, strict=True):
+        assert tool.input_schema == op.request.model_json_schema(mode="validation")
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is not op.write
+        assert tool.annotations.destructive_hint is op.write
+        assert tool.annotations.idempotent_hint is (True if op.write else None)
+        assert tool.output_schema is not None
+        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
+        error = {"error": {"code": "NOT_FOUND", "message": "That was not found."}}
+        jsonschema.validate(error, tool.output_schema)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"unexpected": True}, tool.output_schema)
+    # Every write has a quote the human can read; a write without one would be refused, never run unconfirmed.
+    assert quoted_operations() == {op.operation_id for op in OPERATIONS if op.write}
+    assert NoParameters.model_json_schema()["additionalProperties"] is False
+
+
+def test_a_tool_argument_cannot_confirm_and_a_forged_or_reused_state_moves_nothing(harness: Harness) -> None:
+    """2026-07-28: the confirmation rides input_responses + a sealed requestState, never the model's arguments."""
+
+    async def scenario() -> None:
+        human = Human()
+        bank = BankTools("u-ana")
+        async with Client(bank.server, elicitation_callback=human) as client:
+            before = await balance(client)
+            smuggled = await client.call_tool("createTransfer", {**transfer(), "confirm": True})
+            assert smuggled.is_error and smuggled.structured_content["error"]["code"] == "INVALID_INPUT"
+            assert human.asked == []
+
+            first = await client.session.call_tool("createTransfer", transfer(), allow_input_required=True)
+            assert isinstance(first, types.InputRequiredResult) and first.request_state
+            question = first.input_requests["confirm"] if first.input_requests else None
+            assert isinstance(question, types.ElicitRequest) and question.params.mode == "form"
+            assert "150.25 MXN" in question.params.message
+            answers: types.InputResponses = {"confirm": ACCEPT}
+            with pytest.raises(MCPError):  # a state this server never sealed
+                await client.session.call_tool(
+                    "createTransfer", transfer(), input_responses=answers, request_state="v1.forged"
+                )
+            with pytest.raises(MCPError):  # a real state, replayed for other arguments
+                await client.session.call_tool(
+                    "createTransfer",
+                    transfer(amount="9999.00"),
+                    input_responses=answers,
+                    request_state=first.request_state,
+                )
+            declined = await client.session.call_tool(
+                "createTransfer",
+                transfer(),
+                input_responses={"confirm": types.ElicitResult(action="decline")},
+                request_state=first.request_state,
+            )
+            assert declined.is_error and declined.structured_content["error"]["code"] == "CONFIRMATION_DECLINED"
+            reused = await client.session.call_tool(
+                "createTransfer", transfer(), input_responses=answers, request_state=first.request_state
+            )
+            assert reused.is_error and reused.structured_content["error"]["code"] == "INVALID_CONFIRMATION"
+            assert await balance(client) == before
+
+    anyio.run(scenario)
+
+
+def test_an_accepted_quote_retried_returns_the_one_commit(harness: Harness) -> None:
+    async def scenario() -> None:
+        bank = BankTools("u-ana")
+        async with Client(bank.server, elicitation_callback=Human()) as client:
+            before = await balance(client)
+            first = await client.session.call_tool("createTransfer", transfer(), allow_input_required=True)
+            assert isinstance(first, types.InputRequiredResult)
+            answers: types.InputResponses = {"confirm": ACCEPT}
+            results = [
+                await client.session.call_tool(
+                    "createTransfer", transfer(), input_responses=answers, request_state=first.request_state
+                )
+                for _ in range(2)
+            ]
+            assert results[0].structured_content == results[1].structured_content
+            transfer_ids = {r.structured_content["transfer_id"] for r in results}
+            assert len(transfer_ids) == 1
+            assert cents(await balance(client)) == cents(before) - 15025
+
+    anyio.run(scenario)
+
+
+def test_quotes_are_single_use_and_expire() -> None:
+    now = [100.0]
+
+    async def scenario() -> None:
+        confirmations = Confirmations(ttl=10, clock=lambda: now[0])
+        op = BY_ID["createTransfer"]
+        request = op.request.model_validate(transfer())
+        quote = confirmations.open("u-ana", op, request, "Send money", [("Amount", "150.25 MXN")], "form")
+        assert quote.parameters["idempotency_key"].startswith("mcp-")  # bound to this quote
+        assert confirmations.claim(quote) and not confirmations.claim(quote)
+        assert not confirmations.decline(quote)
+        late = confirmations.open("u-ana", op, request, "Send money", [], "url")
+        now[0] += 10
+        assert not confirmations.claim(late) and late.state == "expired" and late.done.is_set() is False
+        assert confirmations.expire_if_due(late) == "expired" and late.done.is_set()
+        declined = confirmations.open("u-ana", op, request, "Send money", [], "form")
+        assert confirmations.decline(declined) and not confirmations.claim(declined)
+        keyed = confirmations.open(
+            "u-ana", op, op.request.model_validate(transfer(idempotency_key="k-1")), "", [], "form"
+        )
+        assert keyed.parameters["idempotency_key"] == "k-1"  # the customer's own key is kept
+
+    anyio.run(scenario)
+
+
+async def _asgi(app: Starlette, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, Any]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8123),
+    }
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    messages: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    await app(scope, receive, send)
+    status = next(m["status"] for m in messages if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+
+
+def test_the_unit_protects_itself_without_the_local_runtimes_guard(harness: Harness) -> None:
+    """The SDK's DNS-rebinding protection is on (explicitly), and the page checks the origin on its own."""
+    site = LocalSite("127.0.0.1", 8123)
+    unit = http_unit("u-ana", site)
+    assert unit.security.enable_dns_rebinding_protection
+    assert "127.0.0.1:8123" in unit.security.allowed_hosts
+    assert "http://localhost:8123" in unit.security.allowed_origins
+    app = Starlette(routes=unit.routes)
+    initialize = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+    ).encode()
+    mcp_headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+    async def scenario() -> None:
+        async with unit.lifespan():
+            status, _ = await _asgi(app, "POST", "/mcp", {**mcp_headers, "host": "evil.example:8123"}, initialize)
+            assert status == 421
+            status, _ = await _asgi(
+                app,
+                "POST",
+                "/mcp",
+                {**mcp_headers, "host": "127.0.0.1:8123", "origin": "http://evil.example"},
+                initialize,
+            )
+            assert status == 403
+            decision = json.dumps({"decision": "confirm", "token": "x"}).encode()
+            page_headers = {"content-type": "application/json", "host": "127.0.0.1:8123"}
+            for origin in ({}, {"origin": "http://evil.example"}, {"origin": "http://localhost:8123"}):
+                status, body = await _asgi(app, "POST", "/confirm/abc", {**page_headers, **origin}, decision)
+                assert status == 403 and json.loads(body)["error"]["code"] == "FORBIDDEN"
+            status, body = await _asgi(
+                app, "POST", "/confirm/abc", {**page_headers, "origin": "http://127.0.0.1:8123"}, decision
+            )
+            assert status == 404  # same origin, but no such quote
+            status, body = await _asgi(app, "GET", "/confirm/abc", {"host": "127.0.0.1:8123"})
+            assert status == 404 and b"not valid" in body
+
+    anyio.run(scenario)
+
+
+def test_the_log_stream_switch_moves_every_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    logger = logs.service_logger("centli-mcp")
+    try:
+        logs.use_stream("stderr")
+        logger.info("to stderr")
+        logs.use_stream(None)
+        monkeypatch.setenv("CENTLI_LOG_STREAM", "stderr")
+        logger.info("to stderr by the environment")
+        monkeypatch.setenv("CENTLI_LOG_STREAM", "stdout")
+        logger.info("to stdout")
+    finally:
+        logs.use_stream(None)
+    assert [json.loads(line)["message"] for line in err.getvalue().splitlines()] == [
+        "to stderr",
+        "to stderr by the environment",
+    ]
+    assert [json.loads(line)["message"] for line in out.getvalue().splitlines()] == ["to stdout"]
+    with pytest.raises(ValueError):
+        logs.use_stream("elsewhere")
