@@ -127,9 +127,11 @@ class Confirmations:
             quote.outcome = outcome
         quote.done.set()
 
-    def expire_if_due(self, quote: Quote) -> State:
+    def expire(self, quote: Quote) -> State:
+        """Close a quote nobody answered in time (the caller's own timer ran out); a decided one keeps its state."""
         with self._lock:
-            self._expire(quote)
+            if quote.state == "pending":
+                quote.state = "expired"
             state = quote.state
         if state == "expired":
             quote.done.set()
@@ -147,6 +149,15 @@ class Confirmations:
         while len(self._quotes) >= MAX_QUOTES:
             oldest = next(iter(self._quotes))
             self._quotes.pop(oldest).state = "expired"
+
+
+async def commit_claimed(confirmations: Confirmations, quote: Quote) -> Outcome:
+    """Commit a quote this caller claimed and record the outcome, shielded: a cancelled caller (a closed
+    connection, a timeout) must never leave money moved and the quote still "committing"."""
+    with anyio.CancelScope(shield=True):
+        outcome = await anyio.to_thread.run_sync(commit, quote)
+        confirmations.finish(quote, outcome)
+    return outcome
 
 
 def commit(quote: Quote) -> Outcome:

@@ -17,12 +17,11 @@ import json
 import secrets
 from typing import TYPE_CHECKING, Final
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from centli.entrypoints.mcp.confirmations import Quote, commit
+from centli.entrypoints.mcp.confirmations import Quote, commit_claimed
 
 if TYPE_CHECKING:
     from centli.entrypoints.local_app import LocalSite
@@ -71,8 +70,7 @@ def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
             return JSONResponse({"status": "declined", "message": _STATE_TEXT["declined"]})
         if not bank.confirmations.claim(quote):
             return _finished(quote)
-        outcome = await anyio.to_thread.run_sync(commit, quote)
-        bank.confirmations.finish(quote, outcome)
+        outcome = await commit_claimed(bank.confirmations, quote)
         body = outcome.result.body
         if outcome.result.status != 200:
             return JSONResponse({"status": "failed", **body}, status_code=outcome.result.status)

@@ -39,6 +39,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -52,7 +53,7 @@ from centli.entrypoints.mcp.confirmations import (
     Confirmations,
     Mode,
     Quote,
-    commit,
+    commit_claimed,
     describe,
 )
 from centli.entrypoints.operations import (
@@ -198,15 +199,21 @@ class BankTools:
                 "This connection cannot carry the customer's confirmation (no channel back to the client). "
                 "Nothing was done."
             )
+        answer: types.ElicitResult | None = None
         with anyio.move_on_after(quote.seconds_left(self.confirmations.now())):
-            answer = await ctx.session.send_request(
-                question,
-                types.ElicitResult,
-                metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
-            )
-            return await self._settle(ctx, quote, answer)
-        self.confirmations.expire_if_due(quote)
-        raise ConfirmationExpired()
+            try:
+                answer = await ctx.session.send_request(
+                    question, types.ElicitResult, metadata=ServerMessageMetadata(related_request_id=ctx.request_id)
+                )
+            except MCPError:  # the client refused to ask (it answered the question with an error)
+                self.confirmations.decline(quote)
+                raise ConfirmationUnavailable(
+                    "The MCP client could not ask the customer to confirm. Nothing was done."
+                ) from None
+        if answer is None:  # nobody answered in time; only the wait is timed, never a commit
+            self.confirmations.expire(quote)
+            raise ConfirmationExpired()
+        return await self._settle(ctx, quote, answer)
 
     async def _resume(
         self, ctx: ServerRequestContext[Any], op: Operation, params: types.CallToolRequestParams
@@ -234,13 +241,11 @@ class BankTools:
                 raise ConfirmationDeclined()
             if not self.confirmations.claim(quote):
                 raise ConfirmationExpired() if quote.state == "expired" else InvalidConfirmation()
-            outcome = await anyio.to_thread.run_sync(commit, quote)
-            self.confirmations.finish(quote, outcome)
-            return self._answer(outcome)
+            return self._answer(await commit_claimed(self.confirmations, quote))
         # URL mode: "accept" only means the human opened the page; the page's own POST decides.
         with anyio.move_on_after(quote.seconds_left(self.confirmations.now())):
             await quote.done.wait()
-        state = self.confirmations.expire_if_due(quote)
+        state = self.confirmations.expire(quote)  # still pending after its time: expired for good
         if state == "committing":
             await quote.done.wait()  # the page's commit is running; it always finishes
             state = quote.state

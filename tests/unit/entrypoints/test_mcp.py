@@ -127,7 +127,7 @@ def test_quotes_are_single_use_and_expire() -> None:
         late = confirmations.open("u-ana", op, request, "Send money", [], "url")
         now[0] += 10
         assert not confirmations.claim(late) and late.state == "expired" and late.done.is_set() is False
-        assert confirmations.expire_if_due(late) == "expired" and late.done.is_set()
+        assert confirmations.expire(late) == "expired" and late.done.is_set()
         declined = confirmations.open("u-ana", op, request, "Send money", [], "form")
         assert confirmations.decline(declined) and not confirmations.claim(declined)
         keyed = confirmations.open(
