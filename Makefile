@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The main job: the local server on the embedded SQLite default, with the demo bank loaded.
 run: $(STAMP)
-	$(BIN)/centli serve --load-demo --port $${PORT:-8080}
+	$(BIN)/centli serve --load-demo --port $${PORT:-8080} $${MCP_USER:+--mcp-user $${MCP_USER}}
 
 demo: $(STAMP)
 	$(BIN)/centli demo
