@@ -339,6 +339,9 @@ def run_stdio(user_id: str, *, load_demo: bool = False, confirm_seconds: float =
     except DomainError:
         print("centli mcp: --user must name a customer id", file=sys.stderr)
         return 2
+    except ValueError:
+        print("centli mcp: --confirm-seconds must be more than 0", file=sys.stderr)
+        return 2
     if load_demo:
         load_demo_bank()
     runtime.container.application()
@@ -435,11 +438,18 @@ def app_with_mcp(
         authenticate(user_id)  # a bad --mcp-user fails before anything listens
     except DomainError:
         raise CommandError("--mcp-user must name a customer id") from None
+    if not confirm_seconds > 0:
+        raise CommandError("--confirm-seconds must be more than 0")
 
     def build(site: LocalSite) -> Starlette:
         from centli.entrypoints.local_app import create_app
 
         unit = http_unit(user_id, site, confirm_seconds=confirm_seconds, confirm_mode=confirm_mode)
+        print(
+            f"MCP (streamable HTTP) at {site.base_url}/mcp, acting for customer {user_id}; writes are confirmed "
+            f"{'on ' + site.base_url + '/confirm/...' if confirm_mode == 'url' else 'in the client, or on the page'}",
+            flush=True,
+        )
         return create_app(
             site=site,
             sweep_interval=sweep_interval,
