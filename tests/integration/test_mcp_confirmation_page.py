@@ -25,6 +25,8 @@ from tests.integration.mcp_support import balance, cents, movements, transfer
 from tests.integration.test_local_server import Server
 
 pytestmark = pytest.mark.integration
+#: The handshake era asks over the session mid-call; 2026-07-28 asks through an input_required result.
+ERAS = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",
@@ -74,13 +76,16 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 @asynccontextmanager
-async def serving(tmp_path: Path, confirm_seconds: str) -> AsyncIterator[tuple[Server, Client, Opener]]:
+async def serving(
+    tmp_path: Path, confirm_seconds: str, mode: str = "auto"
+) -> AsyncIterator[tuple[Server, Client, Opener]]:
     running = Server(
         tmp_path / "centli.db", "--mcp-user", "u-ana", "--mcp-confirm", "url", "--confirm-seconds", confirm_seconds
     )
     try:
         opener = Opener()
-        async with Client(f"{running.base}/mcp", elicitation_callback=opener) as client:
+        async with Client(f"{running.base}/mcp", mode=mode, elicitation_callback=opener) as client:
+            assert client.protocol_version == ERAS[mode]
             yield running, client, opener
     finally:
         running.stop()
@@ -96,9 +101,10 @@ async def open_quote(browser: Browser, url: str) -> tuple[Page, str, str]:
     return page, quote, token
 
 
-def test_one_click_on_the_page_commits_once_and_a_second_click_moves_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", list(ERAS))
+def test_one_click_on_the_page_commits_once_and_a_second_click_moves_nothing(tmp_path: Path, mode: str) -> None:
     async def scenario() -> None:
-        async with serving(tmp_path, "60") as (_server, client, opener), chromium() as browser:
+        async with serving(tmp_path, "60", mode) as (_server, client, opener), chromium() as browser:
             before, history = await balance(client), len(await movements(client))
             answer: dict[str, Any] = {}
 
@@ -195,7 +201,7 @@ def test_a_page_of_another_origin_cannot_confirm(tmp_path: Path) -> None:
 
 def test_an_expired_link_moves_nothing(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with serving(tmp_path, "3") as (_server, client, opener), chromium() as browser:
+        async with serving(tmp_path, "6") as (_server, client, opener), chromium() as browser:
             before, history = await balance(client), len(await movements(client))
             answer: dict[str, Any] = {}
 
@@ -205,7 +211,7 @@ def test_an_expired_link_moves_nothing(tmp_path: Path) -> None:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(write)
                 url = await opener.next_url()
-                page, _, _ = await open_quote(browser, url)  # opened in time, clicked too late
+                page, _, _ = await open_quote(browser, url)  # opened in time (6 s), clicked too late
 
             result = answer["result"]  # the call ended when the quote expired
             assert result.is_error and result.structured_content["error"]["code"] == "CONFIRMATION_EXPIRED"

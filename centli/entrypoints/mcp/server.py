@@ -273,6 +273,11 @@ class BankTools:
             return "form"
         if url:
             return "url"
+        if elicitation.url is not None:  # URL mode only, and no page here (stdio)
+            raise ConfirmationUnavailable(
+                "This MCP client can only confirm on a web page, and this server has none (stdio). Nothing was "
+                "done. Use a client with form elicitation, or /mcp on `centli serve --mcp-user`."
+            )
         raise ConfirmationUnavailable()
 
     def _question(self, quote: Quote) -> types.ElicitRequest:

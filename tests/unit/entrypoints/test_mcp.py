@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -19,7 +20,7 @@ from centli.entrypoints import logs
 from centli.entrypoints.local_app import LocalSite
 from centli.entrypoints.mcp import tools
 from centli.entrypoints.mcp.confirmations import Confirmations, quoted_operations
-from centli.entrypoints.mcp.server import BankTools, http_unit
+from centli.entrypoints.mcp.server import BankTools, ConfirmationUnavailable, http_unit
 from centli.entrypoints.operations import BY_ID, OPERATIONS, NoParameters
 from tests.integration.mcp_support import Human, balance, cents, transfer
 from tests.unit.entrypoints.conftest import Harness
@@ -243,3 +244,33 @@ def test_the_log_stream_switch_moves_every_line(monkeypatch: pytest.MonkeyPatch)
     assert [json.loads(line)["message"] for line in out.getvalue().splitlines()] == ["to stdout"]
     with pytest.raises(ValueError):
         logs.use_stream("elsewhere")
+
+
+@pytest.mark.parametrize(
+    ("declared", "page", "confirm_mode", "expected"),
+    [
+        (types.ElicitationCapability(), False, "auto", "form"),  # an empty capability is form mode (2025-06-18)
+        (types.ElicitationCapability(form=types.FormElicitationCapability()), True, "auto", "form"),
+        (types.ElicitationCapability(url=types.UrlElicitationCapability()), True, "auto", "url"),
+        (
+            types.ElicitationCapability(form=types.FormElicitationCapability(), url=types.UrlElicitationCapability()),
+            True,
+            "url",
+            "url",
+        ),
+        (types.ElicitationCapability(url=types.UrlElicitationCapability()), False, "auto", "only confirm on a web"),
+        (types.ElicitationCapability(form=types.FormElicitationCapability()), True, "url", "cannot open it"),
+        (None, True, "auto", "supports neither form nor URL"),
+    ],
+)
+def test_the_mode_follows_what_the_client_declares(
+    declared: types.ElicitationCapability | None, page: bool, confirm_mode: Any, expected: str
+) -> None:
+    bank = BankTools("u-ana", page_base="http://127.0.0.1:8123" if page else None, confirm_mode=confirm_mode)
+    capabilities = types.ClientCapabilities(elicitation=declared)
+    ctx: Any = SimpleNamespace(session=SimpleNamespace(client_capabilities=capabilities))
+    if expected in ("form", "url"):
+        assert bank._mode(ctx) == expected
+    else:
+        with pytest.raises(ConfirmationUnavailable, match=expected):
+            bank._mode(ctx)
