@@ -145,3 +145,5 @@ def test_stdout_carries_only_protocol_messages_even_at_debug(tmp_path: Path) -> 
     assert any(line.get("message") == "mcp server starting" for line in logs)  # logged before the SDK owns fd 1
     assert any(line.get("message") == "operation finished" for line in logs)
     assert any(line.get("code") == "CONFIRMATION_UNAVAILABLE" for line in logs)
+    for private in ("acc-0001", "150.25", "25000", "Nómina", "Mamá", "Renta", "u-ana"):  # no customer data, at DEBUG
+        assert private not in stderr_path.read_text("utf-8"), private

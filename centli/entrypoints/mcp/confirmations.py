@@ -55,6 +55,8 @@ class Quote:
     expires_at: float
     #: Proves a confirmation POST came from the page this process served (with the same-origin check).
     page_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    #: One correlation id from the question to the commit, in every log line of this write.
+    correlation_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     state: State = "pending"
     outcome: Outcome | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
@@ -164,7 +166,9 @@ def commit(quote: Quote) -> Outcome:
     """Run the quoted write through the one runtime (blocking: call it from a worker thread)."""
     from centli.entrypoints import runtime
 
-    call = neutral_call(quote.operation.operation_id, quote.parameters, quote.user_id, correlation_id=str(uuid.uuid4()))
+    call = neutral_call(
+        quote.operation.operation_id, quote.parameters, quote.user_id, correlation_id=quote.correlation_id
+    )
     return runtime.run(
         call, quote.operation.action_group, service=f"centli-{quote.operation.action_group}", agent_format="mcp"
     )

@@ -38,6 +38,7 @@ _STATE_TEXT: Final = {
 
 def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
     async def show(request: Request) -> Response:
+        request.scope["centli.route"] = "confirm-page"
         quote = bank.confirmations.get(str(request.path_params["quote_id"]))
         if quote is None:
             return _page(None, "This confirmation link is not valid. Nothing was done.", status=404)
@@ -46,6 +47,7 @@ def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
         return _page(quote, "")
 
     async def decide(request: Request) -> Response:
+        request.scope["centli.route"] = "confirm-page"
         problem = _refused(request, site)
         if problem is not None:
             return _error(403, "FORBIDDEN", problem)

@@ -69,6 +69,7 @@ from centli.entrypoints.operations import (
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.routing import BaseRoute
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from centli.entrypoints.local_app import LocalSite
 
@@ -425,8 +426,23 @@ def http_unit(
         allowed_origins=sorted(site.allowed_origins),
     )
     manager = StreamableHTTPSessionManager(app=bank.server, security_settings=security)
-    routes: list[BaseRoute] = [Route("/mcp", endpoint=StreamableHTTPASGIApp(manager)), *page_routes(bank, site)]
+    routes: list[BaseRoute] = [
+        Route("/mcp", endpoint=_Named(StreamableHTTPASGIApp(manager), "mcp")),
+        *page_routes(bank, site),
+    ]
     return HttpUnit(routes, manager.run, bank, security)
+
+
+class _Named:
+    """Names the route in the local runtime's one log line per request."""
+
+    def __init__(self, app: ASGIApp, name: str) -> None:
+        self.app = app
+        self.name = name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["centli.route"] = self.name
+        await self.app(scope, receive, send)
 
 
 def app_with_mcp(
