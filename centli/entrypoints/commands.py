@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -96,7 +97,8 @@ def invoke_command(function_name: str, source: str, *, url: str | None = None, o
         if function is None:
             known = ", ".join(f.name for f in FUNCTIONS)
             raise CommandError(f"no function {function_name!r} here; try one of {known} (or an ARN or logical id)")
-        result = invoke(function, event, custom)
+        with contextlib.redirect_stdout(sys.stderr):  # the function's log lines; its answer alone goes to out
+            result = invoke(function, event, custom)
         payload, function_error = result.payload, result.function_error
     try:
         print(json.dumps(json.loads(payload), indent=2, ensure_ascii=False), file=out)

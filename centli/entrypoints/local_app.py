@@ -54,6 +54,7 @@ import asyncio
 import base64
 import binascii
 import html
+import itertools
 import json
 import threading
 import time
@@ -75,6 +76,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from centli.adapters.bedrock.events import is_safe_token
 from centli.entrypoints import runtime
+from centli.entrypoints.examples import example_parameters
 from centli.entrypoints.lambda_functions import (
     DRY_RUN,
     EVENT,
@@ -87,7 +89,7 @@ from centli.entrypoints.lambda_functions import (
     split_wrapped_event,
 )
 from centli.entrypoints.logs import bind, service_logger, unbind
-from centli.entrypoints.operations import ACTION_GROUPS, OPERATIONS, Operation, neutral_call
+from centli.entrypoints.operations import ACTION_GROUPS, BY_ID, OPERATIONS, Operation, neutral_call
 
 LOOPBACK_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
@@ -268,7 +270,7 @@ class Guard:
         else:
             await self.app(scope, _replay(body, receive), observe)
         if not scope.get("centli.logged"):
-            bind(log, correlation_id=scope.get("centli.correlation_id") or str(uuid.uuid4()))
+            bind(log, correlation_id=scope.get("centli.correlation_id") or new_correlation_id())
             route = scope.get("centli.route") or ("refused" if refusal is not None else "unmatched")
             log.info(
                 "http request",
@@ -364,9 +366,18 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 # routes -------------------------------------------------------------------------------------
+_PROCESS_TAG: Final = uuid.uuid4().hex[:12]
+_request_numbers = itertools.count(1)
+
+
+def new_correlation_id() -> str:
+    """Unique within this process's log (a random tag per start, then a counter): no syscall per request."""
+    return f"local-{_PROCESS_TAG}-{next(_request_numbers)}"
+
+
 def _correlation_id(request: Request) -> str:
     given = request.headers.get(CORRELATION_HEADER)
-    correlation_id = given if is_safe_token(given) and given is not None else str(uuid.uuid4())
+    correlation_id = given if is_safe_token(given) and given is not None else new_correlation_id()
     request.scope["centli.correlation_id"] = correlation_id
     return correlation_id
 
@@ -518,6 +529,9 @@ def home_page(site: LocalSite) -> str:
         for op in OPERATIONS
     )
     functions = ", ".join(f"<code>{f.name}</code> ({f.logical_id})" for f in FUNCTIONS)
+    transfer = json.dumps(
+        {name: value for name, _, value in example_parameters(BY_ID["createTransfer"])}, ensure_ascii=False
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>CENTLI local runtime</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
@@ -531,7 +545,7 @@ take an <code>{IDEMPOTENCY_HEADER}</code>. Described in <a href="/openapi.json">
 <table><tr><th>method</th><th>path</th><th>operation</th><th>action group</th><th></th></tr>{rows}</table>
 <pre>curl -s -H '{USER_HEADER}: u-ana' {base}/accounts
 curl -s -X POST -H '{USER_HEADER}: u-ana' -H 'Content-Type: application/json' -H '{IDEMPOTENCY_HEADER}: try-1' \\
-     -d '{{"from_account_id":"acc-0001","destination_id":"ben-mama","amount":"500.00","concept":"Renta"}}' \\
+     -d '{html.escape(transfer)}' \\
      {base}/transfers</pre>
 <h2>Agent events</h2>
 <p><code>POST /agent/core-banking</code> and <code>POST /agent/marketplace</code> take an event exactly as a Bedrock
@@ -541,7 +555,7 @@ agent sends it to Lambda; <code>events/</code> has one per operation and format.
 <h2>AWS Lambda Invoke API</h2>
 <p><code>POST /2015-03-31/functions/{{name}}/invocations</code> for {functions}, by name, logical id or ARN.</p>
 <pre>aws lambda invoke --endpoint-url {base} --function-name centli-core-banking \\
-    --cli-binary-format raw-in-base64-out --payload file://events/bedrock-function/getBalance.json out.json</pre>
+    --payload fileb://events/bedrock-function/getBalance.json out.json</pre>
 <h2>Connecting an agent</h2>
 <p>Point an agent's Lambda client (boto3 <code>client("lambda", endpoint_url="{base}")</code>) at this server,
 or replay its events with <code>centli invoke FUNCTION --event FILE --url {base}</code>.

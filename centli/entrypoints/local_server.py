@@ -8,15 +8,18 @@ app's lifespan then stops the relay and sweeper threads.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
+import logging
 import signal
 import socket
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from centli.entrypoints.commands import CommandError
 from centli.entrypoints.local_app import USER_HEADER, LocalSite
@@ -46,7 +49,8 @@ def bind(host: str, port: int) -> socket.socket:
     if not 0 <= port <= 65535:
         raise ServeError(f"port {port} is not a TCP port (0 to 65535; 0 picks a free one)")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else a 40 ms delayed-ACK stall)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -60,6 +64,98 @@ def bind(host: str, port: int) -> socket.socket:
         raise ServeError(f"cannot listen on {host}:{port}: {error.strerror}") from None
     sock.setblocking(False)
     return sock
+
+
+class _CoalescingTransport:
+    """Sends what one event-loop turn wrote as one segment: a response's head and body leave together.
+
+    uvicorn writes the head and the body separately; on loopback every send is
+    a full trip through the kernel's TCP stack, so one send per answer instead
+    of two is a measurable share of a small request (docs/performance.md).
+    Framing stays uvicorn's: this only joins bytes already framed, in order.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def coalescing_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's httptools protocol writing through :class:`_CoalescingTransport`."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            coalescing: Any = _CoalescingTransport(transport, asyncio.get_running_loop())
+            super().connection_made(coalescing)
+
+    return CoalescingHttpToolsProtocol
+
+
+class BatchedOutput:
+    """Standard output that reaches the file in batches: one write every ``interval`` instead of one per line.
+
+    Every log handler flushes after each line, which costs a system call per
+    request; here ``flush`` only marks the batch due and a thread writes it out
+    (the same lesson as a buffered HTTP answer). Lines are in order and at most
+    ``interval`` late; :meth:`close` writes the rest.
+    """
+
+    def __init__(self, stream: TextIO, interval: float = 0.1) -> None:
+        self._stream = stream
+        self._interval = interval
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="centli-log-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        return None  # the writer thread flushes
+
+    def drain(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if pending:
+            self._stream.write("".join(pending))
+            self._stream.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.drain()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.drain()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class _Stopped(Exception):
@@ -108,8 +204,8 @@ def serve(
     app = build_app(site) if build_app else create_app(site=site, sweep_interval=sweep_interval)
     config = uvicorn.Config(
         app,
-        http="httptools",
-        loop="asyncio",
+        http=coalescing_protocol(),
+        loop="auto",  # uvloop where it is installed (not on Windows), else asyncio
         lifespan="on",
         log_level="warning",
         access_log=False,  # one structured line per request comes from the app
@@ -119,6 +215,8 @@ def serve(
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
+    # No log line prints the thread or process: the stdlib's documented switches skip collecting them.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     print(
         f"CENTLI local server on {site.base_url} (backend {where}). Try:\n"
         f"  curl -s -H '{USER_HEADER}: u-ana' {site.base_url}/accounts\n"
@@ -128,11 +226,15 @@ def serve(
         flush=True,
     )
     previous = signal.signal(signal.SIGTERM, _terminated)
+    real_stdout, batched = sys.stdout, BatchedOutput(sys.stdout)
+    sys.stdout = batched  # the log handlers write to sys.stdout
     try:
         server.run(sockets=[sock])
     except (KeyboardInterrupt, _Stopped):
         pass  # uvicorn shut down cleanly, then re-raised the signal it caught
     finally:
+        sys.stdout = real_stdout
+        batched.close()
         signal.signal(signal.SIGTERM, previous)
         sock.close()
     if not server.started:

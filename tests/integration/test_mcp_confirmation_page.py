@@ -21,8 +21,8 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.integration.local_runtime import LocalServer as Server
 from tests.integration.mcp_support import balance, cents, movements, transfer
-from tests.integration.test_local_server import Server
 
 pytestmark = pytest.mark.integration
 #: The handshake era asks over the session mid-call; 2026-07-28 asks through an input_required result.
@@ -80,7 +80,8 @@ async def serving(
     tmp_path: Path, confirm_seconds: str, mode: str = "auto"
 ) -> AsyncIterator[tuple[Server, Client, Opener]]:
     running = Server(
-        tmp_path / "centli.db", "--mcp-user", "u-ana", "--mcp-confirm", "url", "--confirm-seconds", confirm_seconds
+        tmp_path / "centli.db",
+        args=("--mcp-user", "u-ana", "--mcp-confirm", "url", "--confirm-seconds", confirm_seconds),
     )
     try:
         opener = Opener()

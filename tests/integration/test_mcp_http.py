@@ -12,6 +12,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from tests.integration.local_runtime import LocalServer as Server
 from tests.integration.mcp_support import (
     Human,
     balance,
@@ -22,7 +23,6 @@ from tests.integration.mcp_support import (
     check_refused_without_elicitation,
     transfer,
 )
-from tests.integration.test_local_server import Server
 
 pytestmark = pytest.mark.integration
 ERAS = {"legacy": "2025-11-25", "auto": "2026-07-28"}
@@ -37,7 +37,7 @@ INITIALIZE = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module: every check measures its own before and after."""
-    running = Server(tmp_path_factory.mktemp("mcp-http") / "centli.db", "--mcp-user", "u-ana")
+    running = Server(tmp_path_factory.mktemp("mcp-http") / "centli.db", args=("--mcp-user", "u-ana"))
     try:
         yield running
     finally:
@@ -92,7 +92,7 @@ def test_a_client_without_elicitation_is_refused_and_nothing_moves(server: Serve
 
 def test_url_mode_declined_by_the_client_moves_nothing(tmp_path: Path) -> None:
     """With --mcp-confirm url the human is sent to the bank's page; declining to go there moves nothing."""
-    running = Server(tmp_path / "centli.db", "--mcp-user", "u-ana", "--mcp-confirm", "url")
+    running = Server(tmp_path / "centli.db", args=("--mcp-user", "u-ana", "--mcp-confirm", "url"))
     try:
 
         async def scenario() -> None:
