@@ -12,6 +12,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from centli.entrypoints.operations import OPERATIONS
 from tests.integration.local_runtime import LocalServer as Server
 from tests.integration.mcp_support import (
     Human,
@@ -123,9 +124,19 @@ def test_foreign_host_or_origin_on_mcp_is_refused(server: Server) -> None:
     assert post_mcp(server.base, {"Origin": f"http://localhost:{int(port) + 1}"}) == 403
 
 
+def test_the_home_page_lists_mcp_and_its_tools(server: Server) -> None:
+    with urllib.request.urlopen(f"{server.base}/", timeout=10) as response:
+        page = response.read().decode()
+    assert f"{server.base}/mcp" in page
+    for op in OPERATIONS:
+        assert f"<code>{op.operation_id}</code>" in page
+
+
 def test_mcp_is_off_without_an_mcp_user(tmp_path: Path) -> None:
     running = Server(tmp_path / "centli.db")
     try:
         assert post_mcp(running.base, {}) == 404
+        with urllib.request.urlopen(f"{running.base}/", timeout=10) as response:
+            assert "/mcp" not in response.read().decode()
     finally:
         running.stop()

@@ -26,6 +26,7 @@ moves.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 import uuid
@@ -58,6 +59,7 @@ from centli.entrypoints.mcp.confirmations import (
 )
 from centli.entrypoints.operations import (
     BY_ID,
+    OPERATIONS,
     Operation,
     Outcome,
     authenticate,
@@ -433,6 +435,24 @@ def http_unit(
     return HttpUnit(routes, manager.run, bank, security)
 
 
+def home_section(base_url: str) -> str:
+    """The MCP part of the local runtime's home page."""
+    import html
+
+    rows = "".join(
+        f"<tr><td><code>{op.operation_id}</code></td><td>{'write, confirmed by you' if op.write else 'read'}</td>"
+        f"<td>{html.escape(op.summary)}</td></tr>"
+        for op in OPERATIONS
+    )
+    config = html.escape(json.dumps({"mcpServers": {"centli": {"type": "http", "url": f"{base_url}/mcp"}}}))
+    return (
+        f"<h2>MCP</h2><p><code>{html.escape(base_url)}/mcp</code> (streamable HTTP) serves these tools to an MCP "
+        "client, acting for the customer named by <code>--mcp-user</code>. Writes wait for your confirmation in the "
+        f"client or on this server's <code>/confirm/...</code> page.</p><pre>{config}</pre>"
+        f"<table><tr><th>tool</th><th>kind</th><th></th></tr>{rows}</table>"
+    )
+
+
 class _Named:
     """Names the route in the local runtime's one log line per request."""
 
@@ -471,12 +491,15 @@ def app_with_mcp(
             f"{'on ' + site.base_url + '/confirm/...' if confirm_mode == 'url' else 'in the client, or on the page'}",
             flush=True,
         )
-        return create_app(
+        app = create_app(
             site=site,
             sweep_interval=sweep_interval,
             extra_routes=unit.routes,
             lifespans=[unit.lifespan],
             content_type_exempt=("/mcp",),  # the SDK checks /mcp's own Content-Type; Host/Origin/size still apply
         )
+        # The home page lists every route and tool: add /mcp's.
+        app.state.home = app.state.home.replace("</body>", home_section(site.base_url) + "</body>", 1)
+        return app
 
     return build
