@@ -43,7 +43,7 @@ def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
         if quote is None:
             return _page(None, "This confirmation link is not valid. Nothing was done.", status=404)
         if quote.state != "pending":
-            return _page(quote, _STATE_TEXT[quote.state], status=410 if quote.state == "expired" else 200)
+            return _page(quote, _state_text(quote), status=410 if quote.state == "expired" else 200)
         return _page(quote, "")
 
     async def decide(request: Request) -> Response:
@@ -64,7 +64,7 @@ def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
             return _error(400, "INVALID_INPUT", 'Send {"decision": "confirm" or "decline", "token": ...}.')
         quote = bank.confirmations.get(str(request.path_params["quote_id"]))
         token = data.get("token")
-        if quote is None or not isinstance(token, str) or not hmac.compare_digest(token, quote.page_token):
+        if quote is None or not isinstance(token, str) or not _same_token(token, quote.page_token):
             return _error(404, "NOT_FOUND", "This confirmation link is not valid. Nothing was done.")
         if data["decision"] == "decline":
             if not bank.confirmations.decline(quote):
@@ -75,7 +75,8 @@ def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
         outcome = await commit_claimed(bank.confirmations, quote)
         body = outcome.result.body
         if outcome.result.status != 200:
-            return JSONResponse({"status": "failed", **body}, status_code=outcome.result.status)
+            message = _state_text(quote)
+            return JSONResponse({"status": "failed", "message": message, **body}, status_code=outcome.result.status)
         return JSONResponse({"status": "committed", "message": _STATE_TEXT["committed"], "result": body})
 
     return [
@@ -97,6 +98,18 @@ def _refused(request: Request, site: LocalSite) -> str | None:
     if not same_origin or request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
         return "Confirm from the bank's own page. Nothing was done."
     return None
+
+
+def _same_token(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
+def _state_text(quote: Quote) -> str:
+    outcome = quote.outcome
+    if quote.state == "committed" and outcome is not None and outcome.result.status != 200:
+        reason = outcome.result.body.get("error", {}).get("message", "")
+        return f"The bank could not carry this out: {reason} Nothing was moved."
+    return _STATE_TEXT[quote.state]
 
 
 def _finished(quote: Quote) -> Response:

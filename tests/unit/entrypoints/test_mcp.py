@@ -274,3 +274,29 @@ def test_the_mode_follows_what_the_client_declares(
     else:
         with pytest.raises(ConfirmationUnavailable, match=expected):
             bank._mode(ctx)
+
+
+def test_the_page_says_so_when_the_confirmed_write_is_refused_by_the_bank(harness: Harness) -> None:
+    site = LocalSite("127.0.0.1", 8123)
+    unit = http_unit("u-ana", site)
+    app = Starlette(routes=unit.routes)
+    op = BY_ID["createTransfer"]
+    request = op.request.model_validate(transfer(amount="49999.00"))  # more than Nómina holds
+
+    async def scenario() -> None:
+        quote = unit.bank.confirmations.open("u-ana", op, request, "Send money", [("Amount", "49999.00 MXN")], "url")
+        headers = {"content-type": "application/json", "host": "127.0.0.1:8123", "origin": "http://127.0.0.1:8123"}
+        odd = json.dumps({"decision": "confirm", "token": "é" * 8}).encode()
+        status, _ = await _asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, odd)
+        assert status == 404 and quote.state == "pending"  # a wrong token, even a non-ASCII one, is just wrong
+        decision = json.dumps({"decision": "confirm", "token": quote.page_token}).encode()
+        status, body = await _asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, decision)
+        answer = json.loads(body)
+        assert status == 422 and answer["error"]["code"] == "INSUFFICIENT_FUNDS"
+        assert "could not carry this out" in answer["message"]
+        status, page = await _asgi(app, "GET", f"/confirm/{quote.quote_id}", {"host": "127.0.0.1:8123"})
+        assert status == 200 and b"could not carry this out" in page and b"Done" not in page
+        status, _ = await _asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, decision)
+        assert status == 409  # used: the refused write is not retried by a second click
+
+    anyio.run(scenario)
