@@ -23,7 +23,7 @@ def db() -> sqlite3.Connection:
     if not hasattr(local, "db"):
         local.db = sqlite3.connect(DB, isolation_level=None, timeout=10)
         local.db.execute("PRAGMA journal_mode=WAL")
-        local.db.execute("PRAGMA synchronous=NORMAL")
+        local.db.execute("PRAGMA synchronous=FULL")  # as durable as the centli store
     return local.db
 
 

@@ -173,7 +173,7 @@ def serve(
     load_demo: bool,
     sweep_interval: float = 30.0,
     build_app: Callable[[LocalSite], Starlette] | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """Run until SIGINT or SIGTERM; loads the demo bank first when asked (idempotent).
 
@@ -184,6 +184,8 @@ def serve(
     import uvicorn
 
     from centli.entrypoints import runtime
+
+    out = out or sys.stdout
     from centli.entrypoints.local_app import create_app
 
     settings = runtime.container.settings()  # a bad environment fails here, before anything listens
