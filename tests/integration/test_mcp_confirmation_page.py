@@ -8,7 +8,7 @@ Never skipped: ``make test`` installs Chromium from the OS packages (nothing fro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,21 +75,27 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-@asynccontextmanager
-async def serving(
-    tmp_path: Path, confirm_seconds: str, mode: str = "auto"
-) -> AsyncIterator[tuple[Server, Client, Opener]]:
-    running = Server(
-        tmp_path / "centli.db",
-        args=("--mcp-user", "u-ana", "--mcp-confirm", "url", "--confirm-seconds", confirm_seconds),
-    )
+def start(db: Path, confirm_seconds: str) -> Server:
+    args = ("--mcp-user", "u-ana", "--mcp-confirm", "url", "--confirm-seconds", confirm_seconds)
+    return Server(db, args=args)
+
+
+@pytest.fixture(scope="module")
+def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the tests with a minute to confirm: each measures its own before and after."""
+    running = start(tmp_path_factory.mktemp("mcp-page") / "centli.db", "60")
     try:
-        opener = Opener()
-        async with Client(f"{running.base}/mcp", mode=mode, elicitation_callback=opener) as client:
-            assert client.protocol_version == ERAS[mode]
-            yield running, client, opener
+        yield running
     finally:
         running.stop()
+
+
+@asynccontextmanager
+async def connected(server: Server, mode: str = "auto") -> AsyncIterator[tuple[Client, Opener]]:
+    opener = Opener()
+    async with Client(f"{server.base}/mcp", mode=mode, elicitation_callback=opener) as client:
+        assert client.protocol_version == ERAS[mode]
+        yield client, opener
 
 
 async def open_quote(browser: Browser, url: str) -> tuple[Page, str, str]:
@@ -103,9 +109,9 @@ async def open_quote(browser: Browser, url: str) -> tuple[Page, str, str]:
 
 
 @pytest.mark.parametrize("mode", list(ERAS))
-def test_one_click_on_the_page_commits_once_and_a_second_click_moves_nothing(tmp_path: Path, mode: str) -> None:
+def test_one_click_on_the_page_commits_once_and_a_second_click_moves_nothing(page_server: Server, mode: str) -> None:
     async def scenario() -> None:
-        async with serving(tmp_path, "60", mode) as (_server, client, opener), chromium() as browser:
+        async with connected(page_server, mode) as (client, opener), chromium() as browser:
             before, history = await balance(client), len(await movements(client))
             answer: dict[str, Any] = {}
 
@@ -142,9 +148,11 @@ def test_one_click_on_the_page_commits_once_and_a_second_click_moves_nothing(tmp
     anyio.run(scenario)
 
 
-def test_a_page_of_another_origin_cannot_confirm(tmp_path: Path) -> None:
+def test_a_page_of_another_origin_cannot_confirm(page_server: Server) -> None:
+    server = page_server
+
     async def scenario() -> None:
-        async with serving(tmp_path, "60") as (server, client, opener), chromium() as browser:
+        async with connected(server) as (client, opener), chromium() as browser:
             before = await balance(client)
             answer: dict[str, Any] = {}
 
@@ -201,8 +209,10 @@ def test_a_page_of_another_origin_cannot_confirm(tmp_path: Path) -> None:
 
 
 def test_an_expired_link_moves_nothing(tmp_path: Path) -> None:
+    server = start(tmp_path / "centli.db", "6")
+
     async def scenario() -> None:
-        async with serving(tmp_path, "6") as (_server, client, opener), chromium() as browser:
+        async with connected(server) as (client, opener), chromium() as browser:
             before, history = await balance(client), len(await movements(client))
             answer: dict[str, Any] = {}
 
@@ -226,4 +236,7 @@ def test_an_expired_link_moves_nothing(tmp_path: Path) -> None:
             assert response is not None and response.status == 410
             assert not await reopened.is_visible("#confirm")
 
-    anyio.run(scenario)
+    try:
+        anyio.run(scenario)
+    finally:
+        server.stop()
