@@ -19,6 +19,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any, Final, Literal
 import anyio
 
 from centli.domain.application import Application
-from centli.domain.errors import AccountNotFound, BeneficiaryNotFound, InvalidInput, NotFound
+from centli.domain.errors import AccountNotFound, BeneficiaryNotFound, CurrencyMismatch, InvalidInput, NotFound
 from centli.domain.ledger import last4
 from centli.domain.money import parse_amount
 from centli.entrypoints.operations import Operation, Outcome, Request, neutral_call
@@ -187,17 +188,34 @@ def describe(app: Application, user_id: str, op: Operation, request: Request) ->
     return builder(app, user_id, request.model_dump(exclude_none=True))
 
 
+#: Longest piece of customer- or model-written text a quote shows.
+MAX_SHOWN_TEXT: Final = 120
+
+
+def shown(text: object) -> str:
+    """Text someone else wrote (an alias, a concept, a product name), made safe to show in a quote: one line,
+    no control or format characters (no fake extra lines, no right-to-left tricks), length-limited, quoted."""
+    cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in str(text))
+    single = " ".join(cleaned.split())
+    if len(single) > MAX_SHOWN_TEXT:
+        single = single[: MAX_SHOWN_TEXT - 1] + "…"
+    return f"“{single}”"
+
+
 def _describe_transfer(app: Application, user_id: str, p: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
     source = app.banking.get_balance(user_id, p.get("from_account_id"))
+    currency = p.get("currency")
+    if isinstance(currency, str) and currency.strip().upper() != source.currency:
+        raise CurrencyMismatch(f"The account pays in {source.currency}, not {currency.strip().upper()[:3]}.")
     amount = parse_amount(p.get("amount"), source.currency)
     destination = _destination(app, user_id, p)
     lines = [
         ("Amount", f"{amount.to_decimal_string()} {amount.currency}"),
-        ("From", f"{source.alias} (account ending {last4(source.account_id)})"),
+        ("From", f"{shown(source.alias)} (account ending {last4(source.account_id)})"),
         ("To", destination),
     ]
     if p.get("concept"):
-        lines.append(("Concept", str(p["concept"])))
+        lines.append(("Concept", shown(p["concept"])))
     return "Send money", lines
 
 
@@ -208,11 +226,11 @@ def _destination(app: Application, user_id: str, p: dict[str, Any]) -> str:
     if own_id:
         for account in app.banking.list_accounts(user_id):
             if account.account_id == own_id:
-                return f"your own account {account.alias} (ending {last4(account.account_id)})"
+                return f"your own account {shown(account.alias)} (ending {last4(account.account_id)})"
     if beneficiary_id:
         for beneficiary in app.banking.list_beneficiaries(user_id):
             if beneficiary.beneficiary_id == beneficiary_id:
-                return f"{beneficiary.alias}, saved beneficiary (account ending {beneficiary.account_last4})"
+                return f"{shown(beneficiary.alias)}, saved beneficiary (account ending {beneficiary.account_last4})"
     if "destination_id" in p:
         raise NotFound(
             "That destination is neither one of your accounts nor a saved beneficiary.", field="destination_id"
@@ -228,10 +246,10 @@ def _describe_purchase(app: Application, user_id: str, p: dict[str, Any]) -> tup
     quantity = int(p.get("quantity", 0))
     total = product.price.times(quantity)
     return "Buy a product", [
-        ("Product", f"{product.name} ({product.product_id})"),
+        ("Product", f"{shown(product.name)} ({product.product_id})"),
         ("Quantity", str(quantity)),
         ("Total", f"{total.to_decimal_string()} {total.currency}"),
-        ("Paid from", f"{account.alias} (account ending {last4(account.account_id)})"),
+        ("Paid from", f"{shown(account.alias)} (account ending {last4(account.account_id)})"),
     ]
 
 

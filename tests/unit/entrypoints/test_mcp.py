@@ -16,10 +16,11 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from starlette.applications import Starlette
 
+from centli.domain.errors import DomainError
 from centli.entrypoints import logs
 from centli.entrypoints.local_app import LocalSite
 from centli.entrypoints.mcp import tools
-from centli.entrypoints.mcp.confirmations import Confirmations, quoted_operations
+from centli.entrypoints.mcp.confirmations import Confirmations, describe, quoted_operations
 from centli.entrypoints.mcp.server import BankTools, ConfirmationUnavailable, http_unit
 from centli.entrypoints.operations import BY_ID, OPERATIONS, NoParameters
 from tests.integration.mcp_support import Human, balance, cents, transfer
@@ -300,3 +301,33 @@ def test_the_page_says_so_when_the_confirmed_write_is_refused_by_the_bank(harnes
         assert status == 409  # used: the refused write is not retried by a second click
 
     anyio.run(scenario)
+
+
+def test_a_quote_shows_written_text_on_one_line_so_it_cannot_fake_another_line(harness: Harness) -> None:
+    op = BY_ID["createTransfer"]
+    spoof = "Renta\nAmount: 1.00 MXN\r\nTo: \u202eMamá\u200b" + "x" * 300
+    request = op.request.model_validate(transfer(concept=spoof[:140]))
+    title, lines = describe(harness.app, "u-ana", op, request)
+    assert title == "Send money"
+    assert [label for label, _ in lines] == ["Amount", "From", "To", "Concept"]
+    assert lines[0] == ("Amount", "150.25 MXN")
+    concept = dict(lines)["Concept"]
+    assert "\n" not in concept and "\r" not in concept and "\u202e" not in concept and "\u200b" not in concept
+    assert concept.startswith("“Renta Amount: 1.00 MXN To: Mamá") and len(concept) <= 122
+    assert dict(lines)["To"] == "“Mamá”, saved beneficiary (account ending 0002)"
+    with pytest.raises(DomainError) as foreign:
+        describe(harness.app, "u-ana", op, op.request.model_validate(transfer(from_account_id="acc-0002")))
+    assert foreign.value.code == "ACCOUNT_NOT_FOUND"
+    purchase = BY_ID["createPurchase"]
+    _, bought = describe(
+        harness.app,
+        "u-ana",
+        purchase,
+        purchase.request.model_validate({"product_id": "p-200", "quantity": 2, "account_id": "acc-0003"}),
+    )
+    assert dict(bought) == {
+        "Product": "“Licuadora” (p-200)",
+        "Quantity": "2",
+        "Total": "2599.80 MXN",
+        "Paid from": "“Ahorro” (account ending 0003)",
+    }
