@@ -67,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
     mcp.add_argument(
         "--confirm-seconds", type=_seconds, default=300.0, help="how long the customer has to confirm a write"
     )
+    mcp.add_argument(
+        "--sweep-interval", type=_seconds, default=30.0, help="seconds between sweeps of stuck orders (0: none)"
+    )
     invoke = commands.add_parser("invoke", help="invoke a Lambda function with an event, like `sam local invoke`")
     invoke.add_argument("function", help="centli-core-banking, centli-marketplace or centli-sweeper (or ARN)")
     invoke.add_argument("--event", "-e", required=True, help="the event: a JSON file, or - for standard input")
@@ -153,7 +156,12 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "mcp":
         from centli.entrypoints.mcp.server import run_stdio
 
-        return run_stdio(args.user, load_demo=args.load_demo, confirm_seconds=args.confirm_seconds)
+        return run_stdio(
+            args.user,
+            load_demo=args.load_demo,
+            confirm_seconds=args.confirm_seconds,
+            sweep_interval=args.sweep_interval,
+        )
     if args.command == "invoke":
         from centli.entrypoints.commands import invoke_command
 

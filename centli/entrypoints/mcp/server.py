@@ -6,9 +6,10 @@ as that customer, named by the process configuration (``centli mcp --user``,
 
 **How a write is confirmed**, by protocol era (the SDK speaks both):
 
-- 2024-11-05 .. 2025-11-25 (``initialize`` handshake): the server sends
-  ``elicitation/create`` to the client mid-call over the session's back
-  channel (stdio, or the streamable HTTP response stream) and waits.
+- the ``initialize`` handshake (elicitation since 2025-06-18, URL mode since
+  2025-11-25): the server sends ``elicitation/create`` to the client mid-call
+  over the session's back channel (stdio, or the streamable HTTP response
+  stream) and waits.
 - 2026-07-28 (per-request envelope, no back channel): the call answers an
   ``input_required`` result embedding the same ``elicitation/create``; the
   client asks the human and retries the call with the answer and the echoed
@@ -332,7 +333,13 @@ def _version() -> str:
 
 
 # stdio ------------------------------------------------------------------------------------
-def run_stdio(user_id: str, *, load_demo: bool = False, confirm_seconds: float = DEFAULT_CONFIRM_SECONDS) -> int:
+def run_stdio(
+    user_id: str,
+    *,
+    load_demo: bool = False,
+    confirm_seconds: float = DEFAULT_CONFIRM_SECONDS,
+    sweep_interval: float = 30.0,
+) -> int:
     """``centli mcp --user USER``: serve the tools over stdin/stdout until the client closes them.
 
     Logs go to stderr: stdout carries protocol messages only.
@@ -365,7 +372,16 @@ def run_stdio(user_id: str, *, load_demo: bool = False, confirm_seconds: float =
         async with stdio_server() as (read_stream, write_stream):
             await bank.server.run(read_stream, write_stream, bank.server.create_initialization_options())
 
-    anyio.run(serve)
+    # The local runtime's relay and sweeper, as beside `centli serve`: what a failed in-process delivery left
+    # pending is delivered, and purchases stuck PENDING are voided.
+    from centli.entrypoints.local_app import Workers
+
+    workers = Workers(sweep_interval=sweep_interval, relay_interval=1.0)
+    workers.start()
+    try:
+        anyio.run(serve)
+    finally:
+        workers.stop()
     return 0
 
 
