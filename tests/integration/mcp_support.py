@@ -23,7 +23,6 @@ READS: dict[str, dict[str, Any]] = {
     "getProduct": {"product_id": "p-100"},
     "listOrders": {},
 }
-TRANSFER = {"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": "150.25", "concept": "Renta"}
 
 
 @dataclass
@@ -94,13 +93,13 @@ async def check_refusals(client: Client, human: Human) -> None:
     before = await balance(client)
     named = await client.call_tool("getBalance", {"account_id": "acc-0001", "user_id": "u-luis"})
     assert named.is_error and named.structured_content["error"]["code"] == "FORBIDDEN"
-    write_named = await client.call_tool("createTransfer", {**TRANSFER, "user_id": "u-luis"})
+    write_named = await client.call_tool("createTransfer", transfer(user_id="u-luis"))
     assert write_named.is_error and write_named.structured_content["error"]["code"] == "FORBIDDEN"
     foreign = await client.call_tool("getBalance", {"account_id": "acc-0002"})
     assert foreign.is_error and foreign.structured_content["error"]["code"] == "ACCOUNT_NOT_FOUND"
     foreign_history = await client.call_tool("listTransactions", {"account_id": "acc-0002"})
     assert foreign_history.is_error and foreign_history.structured_content["error"]["code"] == "ACCOUNT_NOT_FOUND"
-    foreign_write = await client.call_tool("createTransfer", {**TRANSFER, "from_account_id": "acc-0002"})
+    foreign_write = await client.call_tool("createTransfer", transfer(from_account_id="acc-0002"))
     assert foreign_write.is_error and foreign_write.structured_content["error"]["code"] == "ACCOUNT_NOT_FOUND"
     foreign_purchase = await client.call_tool(
         "createPurchase", {"product_id": "p-100", "quantity": 1, "account_id": "acc-0002"}
