@@ -47,7 +47,7 @@ request = function()
   headers["X-Centli-User"] = "u-ana"
   headers["Idempotency-Key"] = prefix .. counter
   return wrk.format("POST", "/transfers", headers,
-    '{"from_account_id":"acc-0001","to_account_id":"acc-0003","amount":"0.01"}')
+    '{"from_account_id":"acc-0001","destination_id":"acc-0003","amount":"0.01"}')
 end
 """
 

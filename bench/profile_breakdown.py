@@ -13,37 +13,38 @@ innermost frame that belongs to one of the layers below.
 import collections
 import sys
 # Each sample goes to the innermost frame from one of these places (first match from the leaf up).
-CATS = [
-    ("log line: Powertools Logger (format, JSON)", ("aws_lambda_powertools/logging", "logging/__init__.py")),
-    ("SQLite read (store, sqlite3)", ("adapters/sqlite",)),
+# Whole subtrees: a sample anywhere below one of these frames is charged to it.
+SUBTREES = [
+    ("the log line (Powertools Logger: record, JSON formatting)", ("aws_lambda_powertools/logging", "logging/__init__.py")),
+    ("SQLite read (pool, unit of work, sqlite3)", ("adapters/sqlite",)),
+    ("send of the answer (system call)", ("_flush (centli/entrypoints/local_server.py",)),
+]
+# Otherwise the innermost frame of one of these layers (json encoding counts for its caller).
+LAYERS = [
     ("domain rules (banking, money, policy)", ("centli/domain",)),
     ("pydantic validation and serialisation", ("pydantic",)),
-    ("operation table (execute, fit, JSON size)", ("entrypoints/operations.py", "json/")),
-    ("runtime.run (bind keys, settle check)", ("entrypoints/runtime.py", "entrypoints/logs.py")),
-    ("local app: Guard, endpoint, response", ("entrypoints/local_app.py",)),
+    ("operation table (execute, fit, body size)", ("entrypoints/operations.py",)),
+    ("runtime.run (log keys, settle check)", ("entrypoints/runtime.py", "entrypoints/logs.py")),
+    ("local app (Guard, endpoint, response)", ("entrypoints/local_app.py",)),
     ("Starlette (middleware, routing, Request)", ("starlette/",)),
-    ("uvicorn HTTP protocol (httptools)", ("uvicorn/",)),
-    ("one send per answer (coalescing)", ("local_server.py",)),
-    ("event loop, sockets (uvloop, asyncio)", ("asyncio", "uvloop", "<module>")),
+    ("uvicorn HTTP protocol (httptools)", ("uvicorn/", "local_server.py")),
+    ("event loop and recv (uvloop, asyncio)", ("asyncio", "uvloop", "<module>")),
 ]
 total = 0
-counts = collections.Counter()
+counts: collections.Counter[str] = collections.Counter()
 for line in open(sys.argv[1]):
     stack, _, n = line.rstrip().rpartition(" ")
-    n = int(n)
     frames = stack.split(";")
-    if not frames[0].startswith("<module>"):
-        counts["other threads (log writer, relay, sweeper)"] += n
-        total += n
+    total += int(n)
+    if frames[0].startswith("Thread._bootstrap"):  # (a stack py-spy could not read whole starts elsewhere)
+        counts["other threads (log writer, relay, sweeper)"] += int(n)
         continue
-    total += n
-    for frame in reversed(frames):
-        hit = next((label for label, pats in CATS if any(p in frame for p in pats)), None)
-        if hit:
-            counts[hit] += n
-            break
-    else:
-        counts["other"] += n
+    label = next((name for name, pats in SUBTREES if any(p in f for f in frames for p in pats)), None)
+    if label is None:
+        label = next(
+            (name for f in reversed(frames) for name, pats in LAYERS if any(p in f for p in pats)), "other"
+        )
+    counts[label] += int(n)
 for label, n in counts.most_common():
     print(f"| {label} | {100 * n / total:.0f}% |")
 print("samples", total)

@@ -65,8 +65,8 @@ class Handler(BaseHTTPRequestHandler):
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?", (amount, body["from_account_id"], amount))
-            conn.execute("UPDATE accounts SET balance = balance + ? WHERE id = ?", (amount, body["to_account_id"]))
-            cur = conn.execute("INSERT INTO transfers (key, src, dst, amount) VALUES (?, ?, ?, ?)", (self.headers.get("Idempotency-Key"), body["from_account_id"], body["to_account_id"], amount))
+            conn.execute("UPDATE accounts SET balance = balance + ? WHERE id = ?", (amount, body["destination_id"]))
+            cur = conn.execute("INSERT INTO transfers (key, src, dst, amount) VALUES (?, ?, ?, ?)", (self.headers.get("Idempotency-Key"), body["from_account_id"], body["destination_id"], amount))
             conn.execute("COMMIT")
         except Exception:
             conn.execute("ROLLBACK")

@@ -29,7 +29,6 @@ EXAMPLE_VALUES: Final[dict[str, str]] = {
     "account_id": "acc-0001",
     "from_account_id": "acc-0001",
     "destination_id": "ben-mama",
-    "beneficiary_id": "ben-mama",
     "amount": "500.00",
     "concept": "Para el súper",
     "transfer_id": "REPLACE-with-a-transfer_id-from-createTransfer",

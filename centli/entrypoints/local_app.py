@@ -144,18 +144,27 @@ class Workers:
             self._spawn("centli-relay", self.relay_interval, runtime.settle)
         if self.sweep_interval > 0:
             self._spawn("centli-sweeper", self.sweep_interval, self._sweep)
+        bind(log, correlation_id="centli-serve")
         log.info("background workers started", extra={"workers": [t.name for t in self._threads]})
+        unbind(log)
 
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=15)
+        bind(log, correlation_id="centli-serve")
         log.info("background workers stopped")
+        unbind(log)
 
     def _spawn(self, name: str, interval: float, work: Callable[[], object]) -> None:
         def loop() -> None:
             while not self._stop.wait(interval):
-                work()
+                # Every line of a run carries a correlation id; a saga step's own lines carry its order's.
+                bind(log, correlation_id=f"{name}-{next(_request_numbers)}")
+                try:
+                    work()
+                finally:
+                    unbind(log)
 
         thread = threading.Thread(target=loop, name=name, daemon=True)
         thread.start()
@@ -594,15 +603,18 @@ def create_app(
     site = site or LocalSite()
     settings = runtime.container.settings()
     inline_reads = settings.backend in ("memory", "sqlite")
+    # The operations first (the hot paths match sooner). A path served for another method answers 405
+    # with Allow (Starlette's partial match), not 404.
     routes: list[BaseRoute] = [
+        Route(op.path, rest_endpoint(op, inline_reads), methods=[op.method]) for op in OPERATIONS
+    ]
+    routes += [
         Route("/", home, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/agent/{group}", agent_endpoint, methods=["POST"]),
         Route(INVOKE_PREFIX + "{name}/invocations", invoke_endpoint, methods=["POST"]),
     ]
-    # A path served for another method answers 405 with Allow (Starlette's partial match), not 404.
-    routes.extend(Route(op.path, rest_endpoint(op, inline_reads), methods=[op.method]) for op in OPERATIONS)
     routes.extend(extra_routes)
 
     @asynccontextmanager

@@ -17,6 +17,8 @@ from typing import Final, TextIO
 
 from aws_lambda_powertools import Logger
 
+from centli.domain.tracing import current_correlation
+
 _DOMAIN_SERVICE = "centli"
 _loggers: dict[str, Logger] = {}
 LOG_STREAMS: Final = ("stdout", "stderr")
@@ -45,6 +47,20 @@ def log_stream_name() -> str:
     return name if name in LOG_STREAMS else "stdout"
 
 
+class SagaCorrelation(logging.Filter):
+    """Stamps the running saga step's correlation id on a line (it wins over the request's bound id).
+
+    A relay drained by one request (or the sweeper thread) runs other orders'
+    steps; their lines must name those orders' sagas, not the request's.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = current_correlation()
+        if current is not None and "correlation_id" not in record.__dict__:
+            record.correlation_id = current
+        return True
+
+
 class CurrentStreamHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stdout`` or ``sys.stderr`` is at emit time (see :func:`log_stream_name`).
 
@@ -53,6 +69,7 @@ class CurrentStreamHandler(logging.StreamHandler[TextIO]):
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
+        self.addFilter(SagaCorrelation())
 
     @property
     def stream(self) -> TextIO:

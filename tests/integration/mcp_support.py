@@ -111,11 +111,14 @@ async def check_refusals(client: Client, human: Human) -> None:
 
 # writes -------------------------------------------------------------------------------------
 def transfer(**overrides: Any) -> dict[str, Any]:
-    """A transfer to Mamá in whichever shape the operation table takes (destination_id, or beneficiary_id)."""
-    fields = BY_ID["createTransfer"].request.model_fields
-    arguments = {"from_account_id": "acc-0001", "amount": "150.25", "concept": "Renta"}
-    arguments["destination_id" if "destination_id" in fields else "beneficiary_id"] = "ben-mama"
-    return {**arguments, **overrides}
+    """A transfer to Mamá (a saved beneficiary), with the operation table's five parameters."""
+    return {
+        "from_account_id": "acc-0001",
+        "destination_id": "ben-mama",
+        "amount": "150.25",
+        "concept": "Renta",
+        **overrides,
+    }
 
 
 def cents(amount: str) -> int:

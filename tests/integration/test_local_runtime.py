@@ -105,7 +105,16 @@ def test_agentcore_calls_go_through_the_invoke_api_with_a_client_context(server:
     example = event_file("agentcore", "getBalance")
     arguments = {
         **example["event"],
-        "centli_identity": issue_assertion(IDENTITY_SECRET.encode(), "u-ana", int(time.time())),
+        # what the gateway's interceptor adds: bound to this tool, these arguments and this request
+        "centli_identity": issue_assertion(
+            IDENTITY_SECRET.encode(),
+            "u-ana",
+            int(time.time()),
+            tool=example["context_client_context_custom"]["bedrockAgentCoreToolName"],
+            arguments=example["event"],
+            message_id=example["context_client_context_custom"]["bedrockAgentCoreMcpMessageId"],
+            request_id=example["context_client_context_custom"]["bedrockAgentCoreAwsRequestId"],
+        ),
     }
     context = base64.b64encode(json.dumps({"custom": example["context_client_context_custom"]}).encode()).decode()
     response = client.invoke(FunctionName="centli-core-banking", Payload=json.dumps(arguments), ClientContext=context)
@@ -201,11 +210,12 @@ def test_rest_mirror_of_every_operation(server: LocalServer) -> None:
     status, body = server.call("GET", "/beneficiaries", headers=ANA)
     assert [b["beneficiary_id"] for b in body["beneficiaries"]] == ["ben-mama"]
     # a JSON number with decimals stays exact (never a float on the way in)
-    payload = b'{"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": 100.10, "concept": "Renta"}'
+    payload = b'{"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": 100.10, "concept": "Renta"}'
     status, transfer = server.call("POST", "/transfers", payload, {**write, "Idempotency-Key": "rest-1"})
     assert (status, transfer["amount"], transfer["status"]) == (200, "100.10", "COMPLETED")
     again = server.call("POST", "/transfers", payload, {**write, "Idempotency-Key": "rest-1"})
     assert (again[0], again[1]["transfer_id"]) == (200, transfer["transfer_id"])
+    assert (transfer["replayed"], again[1]["replayed"]) == (False, True)
     conflict = server.call(
         "POST", "/transfers", payload.replace(b"100.10", b"20"), {**write, "Idempotency-Key": "rest-1"}
     )
@@ -231,7 +241,9 @@ def test_rest_mirror_of_every_operation(server: LocalServer) -> None:
 
 
 def test_rest_identity_and_errors(server: LocalServer) -> None:
-    assert server.call("GET", "/accounts")[1]["error"]["code"] == "UNAUTHENTICATED"
+    status, body = server.call("GET", "/accounts")
+    assert (status, body["error"]["code"]) == (401, "UNAUTHENTICATED")
+    assert "X-Centli-User" in body["error"]["message"]  # where the local runtime expects the identity
     assert server.call("GET", "/accounts/acc-0002/balance", headers=ANA)[0] == 404  # Luis's account
     assert server.call("GET", "/accounts/acc%2D0001/balance", headers=ANA)[0] == 200  # %2D is "-"
     status, body = server.call("POST", "/transfers", b"{not json", {**ANA, "Content-Type": "application/json"})
@@ -315,9 +327,9 @@ def test_a_restart_keeps_every_balance_and_order(tmp_path: Path) -> None:
     first = LocalServer(db)
     try:
         write = {**ANA, "Content-Type": "application/json"}
-        body = {"from_account_id": "acc-0001", "to_account_id": "acc-0003", "amount": "100.00"}
+        body = {"from_account_id": "acc-0001", "destination_id": "acc-0003", "amount": "100.00"}
         assert first.call("POST", "/transfers", body, {**write, "Idempotency-Key": "restart-1"})[0] == 200
-        body = {"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": "250.50"}
+        body = {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "250.50"}
         assert first.call("POST", "/transfers", body, {**write, "Idempotency-Key": "restart-2"})[0] == 200
         purchase = {"product_id": "p-200", "quantity": 1, "account_id": "acc-0001"}
         assert first.call("POST", "/purchases", purchase, {**write, "Idempotency-Key": "restart-3"})[0] == 200
@@ -350,3 +362,85 @@ def test_centli_invoke_through_a_running_server(server: LocalServer) -> None:
         "centli invoke: ResourceNotFoundException: "
         "Function not found: arn:aws:lambda:us-east-1:123456789012:function:centli-nope"
     )
+
+
+# the README's ways in ------------------------------------------------------------------------
+def readme_curl_commands() -> list[list[str]]:
+    """Every curl command in the README's code blocks, as argument lists."""
+    import shlex
+
+    text = (REPO / "README.md").read_text("utf-8").replace("\\\n", " ")
+    return [shlex.split(line.split("#")[0])[1:] for line in text.splitlines() if line.strip().startswith("curl ")]
+
+
+def test_the_readme_curl_commands_work(tmp_path: Path) -> None:
+    """What a user pastes after `make run`: each curl of the README, against a fresh bank."""
+    commands = readme_curl_commands()
+    assert len(commands) >= 6
+    fresh = LocalServer(tmp_path / "centli.db")
+    try:
+        for arguments in commands:
+            method, headers, body, url = "GET", {}, None, ""
+            words = iter(arguments)
+            for word in words:
+                if word == "-X":
+                    method = next(words)
+                elif word == "-H":
+                    name, _, value = next(words).partition(":")
+                    headers[name.strip()] = value.strip()
+                elif word == "-d":
+                    data = next(words)
+                    body = (REPO / data[1:]).read_bytes() if data.startswith("@") else data.encode()
+                    method = "POST" if method == "GET" else method
+                elif word.startswith("http://"):
+                    url = word
+                else:
+                    assert word == "-s", word
+            if body is not None and not any(h.lower() == "content-type" for h in headers):
+                headers["Content-Type"] = "application/x-www-form-urlencoded"  # what curl -d sends
+            path = url.replace("http://127.0.0.1:8080", "")
+            assert path.startswith("/"), url
+            status, _, raw = fresh.request(method, path, body, headers)
+            assert status == 200, (arguments, raw)
+            assert "error" not in json.loads(raw), (arguments, raw)
+    finally:
+        fresh.stop()
+
+
+def test_the_readme_names_real_files_and_functions() -> None:
+    import re
+
+    text = (REPO / "README.md").read_text("utf-8")
+    for path in set(re.findall(r"events/[\w-]+/\w+\.json", text)):
+        assert (REPO / path).exists(), path
+    for name in set(re.findall(r"--function-name ([\w-]+)", text)):
+        assert name in {f.name for f in FUNCTIONS}, name
+
+
+def test_each_request_is_one_log_line_with_the_calls_correlation_id(tmp_path: Path) -> None:
+    fresh = LocalServer(tmp_path / "centli.db")
+    try:
+        _, headers, _ = fresh.request("GET", "/accounts/acc-0001/balance", headers=ANA)
+        rest_id = headers["x-correlation-id"]
+        fresh.call("POST", "/agent/core-banking", event_file("bedrock-openapi", "getBalance"))
+        fresh.call("POST", "/agent/core-banking", event_file("agentcore", "getBalance"))
+        fresh.call("GET", "/nowhere")
+        deadline = time.monotonic() + 10
+        while True:  # log lines reach the file in batches, within 0.1 s
+            lines = [json.loads(x) for x in fresh.output().splitlines() if x.startswith("{")]
+            per_request = [
+                r for r in lines if r.get("message") in ("operation finished", "operation refused", "http request")
+            ]
+            if len(per_request) >= 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    finally:
+        fresh.stop()
+    # the health checks LocalServer made while starting, then one line for each request above
+    assert [r.get("route") for r in per_request[:-4]] == ["health"] * (len(per_request) - 4)
+    balance_line, openapi_line, gateway_line, unmatched_line = per_request[-4:]
+    assert (balance_line["operation"], balance_line["correlation_id"]) == ("getBalance", rest_id)
+    assert (openapi_line["operation"], openapi_line["agent_format"]) == ("getBalance", "openapi")
+    assert (gateway_line["code"], gateway_line["correlation_id"]) == ("UNAUTHENTICATED", "example-request-0001")
+    assert (unmatched_line["route"], unmatched_line["status"]) == ("unmatched", 404)
+    assert [line for line in lines if not line.get("correlation_id")] == []

@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 import anyio
 
 from centli.domain.application import Application
-from centli.domain.errors import AccountNotFound, BeneficiaryNotFound, CurrencyMismatch, InvalidInput, NotFound
+from centli.domain.errors import DestinationNotFound, InvalidInput
 from centli.domain.ledger import last4
 from centli.domain.money import parse_amount
 from centli.entrypoints.operations import Operation, Outcome, Request, neutral_call
@@ -204,9 +204,6 @@ def shown(text: object) -> str:
 
 def _describe_transfer(app: Application, user_id: str, p: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
     source = app.banking.get_balance(user_id, p.get("from_account_id"))
-    currency = p.get("currency")
-    if isinstance(currency, str) and currency.strip().upper() != source.currency:
-        raise CurrencyMismatch(f"The account pays in {source.currency}, not {currency.strip().upper()[:3]}.")
     amount = parse_amount(p.get("amount"), source.currency)
     destination = _destination(app, user_id, p)
     lines = [
@@ -220,24 +217,15 @@ def _describe_transfer(app: Application, user_id: str, p: dict[str, Any]) -> tup
 
 
 def _destination(app: Application, user_id: str, p: dict[str, Any]) -> str:
-    """Own accounts first, then saved beneficiaries (the contract's order for ``destination_id``)."""
-    own_id = p.get("destination_id") or p.get("to_account_id")
-    beneficiary_id = p.get("destination_id") or p.get("beneficiary_id")
-    if own_id:
-        for account in app.banking.list_accounts(user_id):
-            if account.account_id == own_id:
-                return f"your own account {shown(account.alias)} (ending {last4(account.account_id)})"
-    if beneficiary_id:
-        for beneficiary in app.banking.list_beneficiaries(user_id):
-            if beneficiary.beneficiary_id == beneficiary_id:
-                return f"{shown(beneficiary.alias)}, saved beneficiary (account ending {beneficiary.account_last4})"
-    if "destination_id" in p:
-        raise NotFound(
-            "That destination is neither one of your accounts nor a saved beneficiary.", field="destination_id"
-        )
-    if own_id:
-        raise AccountNotFound(field="to_account_id")
-    raise BeneficiaryNotFound(field="beneficiary_id")
+    """Own accounts first, then saved beneficiaries: the order in which the bank resolves ``destination_id``."""
+    destination_id = p.get("destination_id")
+    for account in app.banking.list_accounts(user_id):
+        if account.account_id == destination_id:
+            return f"your own account {shown(account.alias)} (ending {last4(account.account_id)})"
+    for beneficiary in app.banking.list_beneficiaries(user_id):
+        if beneficiary.beneficiary_id == destination_id:
+            return f"{shown(beneficiary.alias)}, saved beneficiary (account ending {beneficiary.account_last4})"
+    raise DestinationNotFound(field="destination_id")
 
 
 def _describe_purchase(app: Application, user_id: str, p: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
