@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run reset demo test lambda-package lint typecheck unit integration schemas lock bench clean
+.PHONY: run reset demo test lambda-package deploy-check lint typecheck unit integration schemas lock bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo "centli: setting up $(VENV): the pinned dependencies of the local runtime and the tests (first run only, about a minute)"
@@ -37,7 +37,7 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-test: $(STAMP) $(CHROMIUM) lint typecheck
+test: $(STAMP) $(CHROMIUM) lint typecheck deploy-check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -59,6 +59,12 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .centli
+
+# Offline checks of the deployment: the template lints clean (cfn-lint ships the Bedrock and AgentCore
+# resource schemas) and embeds the committed agent schemas (`centli schemas` regenerates both).
+deploy-check: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/centli schemas --check
 
 # The Lambda bundle that template.yaml's CodeUri points at: runtime dependencies
 # (pinned by requirements.lock, wheels for the Lambda platform) plus the package.

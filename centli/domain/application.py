@@ -7,12 +7,13 @@ The dependency-injector containers in ``centli.entrypoints`` build an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from centli.domain import events as ev
 from centli.domain.banking import BankingService
 from centli.domain.cursor import CursorCodec
-from centli.domain.marketplace import MarketplaceService
+from centli.domain.marketplace import MarketplaceService, StuckOrderSweep
 from centli.domain.messagebus import EventBus, EventHandler, InProcessPublisher, OutboxRelay
 from centli.domain.policy import BankPolicy
 from centli.ports.clock import Clock, IdGenerator
@@ -42,10 +43,14 @@ class Application:
         return 0 if self.relay is None else self.relay.drain()
 
     def sweep(self) -> int:
-        """Compensate purchases stuck past the timeout, then deliver what that produced."""
-        voided = self.marketplace.sweep_stuck_orders(self.banking)
+        """Compensate purchases stuck past the timeout, then deliver what that produced; returns the voids."""
+        return self.sweep_report().voided
+
+    def sweep_report(self) -> StuckOrderSweep:
+        """:meth:`sweep`, also counting the stuck orders found (the sweeper's metric)."""
+        report = self.marketplace.sweep_stuck_orders_report(self.banking)
         self.settle()
-        return voided
+        return report
 
 
 def bootstrap(
@@ -53,7 +58,7 @@ def bootstrap(
     clock: Clock,
     ids: IdGenerator,
     policy: BankPolicy,
-    cursor_secret: bytes,
+    cursor_secret: bytes | Callable[[], bytes],
     outbox: OutboxReader | None = None,
     faults: FaultPoints | None = None,
 ) -> Application:

@@ -69,6 +69,15 @@ def order_facts(order: Order) -> dict[str, Any]:
     return {"order_id": order.order_id, "product_id": order.product_id, "quantity": order.quantity}
 
 
+@dataclass(frozen=True, slots=True)
+class StuckOrderSweep:
+    """One sweep: orders found PENDING past the timeout, and how many of their payments were voided
+    (the others' decisions were published again)."""
+
+    stuck: int
+    voided: int
+
+
 class MarketplaceService:
     def __init__(
         self,
@@ -265,6 +274,10 @@ class MarketplaceService:
         Each stuck order's payment is voided, or, when it was already decided,
         that decision is published again so the order settles accordingly.
         """
+        return self.sweep_stuck_orders_report(banking, limit).voided
+
+    def sweep_stuck_orders_report(self, banking: BankingService, limit: int = 100) -> StuckOrderSweep:
+        """:meth:`sweep_stuck_orders`, also counting the stuck orders found (the sweeper's metric)."""
         cutoff = self._clock.now() - self._policy.purchase_timeout
         with self._uow() as uow:
             stuck = uow.orders.list_pending_before(cutoff, limit)
@@ -274,4 +287,4 @@ class MarketplaceService:
                 if banking.resolve_stuck_order(order.user_id, order_facts(order), order.correlation_id):
                     voided += 1
                     log.warning("stuck order voided", extra={"order_id": order.order_id})
-        return voided
+        return StuckOrderSweep(stuck=len(stuck), voided=voided)

@@ -35,6 +35,12 @@ def parser() -> argparse.ArgumentParser:
     schemas = commands.add_parser("schemas", help="regenerate the committed agent schemas")
     schemas.add_argument("--dir", type=Path, default=Path("schemas"), help="where the schemas live")
     schemas.add_argument("--check", action="store_true", help="fail when a committed schema is stale")
+    schemas.add_argument(
+        "--template",
+        type=Path,
+        default=Path("template.yaml"),
+        help="the SAM template whose agent and gateway embed the schemas (skipped when missing)",
+    )
     events = commands.add_parser("events", help="regenerate the example agent events in events/")
     events.add_argument("--dir", type=Path, default=Path("events"), help="where the events live")
     events.add_argument("--check", action="store_true", help="fail when a committed event is stale")
@@ -84,6 +90,17 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--force", action="store_true", help="allow --stuck-after on the dynamodb backend")
     reset = commands.add_parser("reset", help="delete the local SQLite bank, so the next `make run` starts afresh")
     reset.add_argument("--yes", action="store_true", help="do not ask")
+    agent = commands.add_parser(
+        "agent", help="talk to the deployed Bedrock agent as a customer (confirmations included)"
+    )
+    agent.add_argument("--agent-id", required=True, help="the stack output AgentId")
+    agent.add_argument("--alias-id", required=True, help="the stack output AgentAliasId")
+    agent.add_argument("--user", required=True, help="the authenticated customer (sessionAttributes.user_id)")
+    agent.add_argument("--session", required=True, help="the conversation id; reuse it to go on talking")
+    decision = agent.add_mutually_exclusive_group()
+    decision.add_argument("--yes", dest="confirm", action="store_const", const=True, help="confirm every write")
+    decision.add_argument("--no", dest="confirm", action="store_const", const=False, help="deny every write")
+    agent.add_argument("text", help="what the customer says")
     return parser
 
 
@@ -128,7 +145,12 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "schemas":
         from centli.entrypoints.commands import schemas_command
 
-        return schemas_command(args.dir, check=args.check)
+        template = args.template if args.template.exists() else None
+        return schemas_command(args.dir, check=args.check, template=template)
+    if args.command == "agent":
+        from centli.entrypoints.agent_chat import agent_command
+
+        return agent_command(args.agent_id, args.alias_id, args.user, args.session, args.text, args.confirm)
     if args.command == "events":
         from centli.entrypoints.commands import events_command
 

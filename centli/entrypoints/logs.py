@@ -13,6 +13,7 @@ import hmac
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Final, TextIO
 
 from aws_lambda_powertools import Logger
@@ -110,15 +111,42 @@ def user_ref(user_id: object) -> str | None:
     """A stable pseudonym for a customer: lets an operator follow one customer without logging who it is.
 
     Keyed with HMAC so guessable ids cannot be tested against the log; the key
-    is derived from ``CENTLI_CURSOR_SECRET`` (stable across a deployment's
-    functions) or, without one, random per process.
+    is derived from the cursor secret (stable across a deployment's functions:
+    the Secrets Manager secret on AWS, see :func:`use_pseudonym_secret`, or
+    ``CENTLI_CURSOR_SECRET``) or, without one, random per process.
     """
     if not isinstance(user_id, str) or not user_id:
         return None
     return hmac.new(_pseudonym_key(), b"centli-user\x00" + user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
 
-@functools.cache
+_key_source: list[Callable[[], bytes]] = []  # the deployment's cursor secret, once the container has built it
+
+
+def use_pseudonym_secret(source: Callable[[], bytes]) -> None:
+    """Key the pseudonyms with this secret (read when a line needs it; the source caches and refreshes it)."""
+    _key_source[:] = [source]
+
+
 def _pseudonym_key() -> bytes:
+    if _key_source:
+        try:
+            return _derive(_key_source[0]())
+        except Exception:  # a log line never fails a call: an unreadable secret gives per-process pseudonyms
+            return _process_key()
+    return _env_key()
+
+
+def _derive(secret: bytes) -> bytes:
+    return hashlib.sha256(b"centli-log-pseudonym\x00" + secret).digest()
+
+
+@functools.cache
+def _env_key() -> bytes:
     secret = os.environ.get("CENTLI_CURSOR_SECRET", "")
-    return hashlib.sha256(b"centli-log-pseudonym\x00" + secret.encode("utf-8")).digest() if secret else os.urandom(32)
+    return _derive(secret.encode("utf-8")) if secret else _process_key()
+
+
+@functools.cache
+def _process_key() -> bytes:
+    return os.urandom(32)
