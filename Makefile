@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The main job: the local runtime on the embedded SQLite default, with the demo bank loaded.
 run: $(STAMP)
-	@$(BIN)/centli serve --load-demo --port $${PORT:-8080}
+	@$(BIN)/centli serve --load-demo --port $${PORT:-8080} $${MCP_USER:+--mcp-user $${MCP_USER}}
 
 # Start the local bank afresh (deletes the SQLite file; `make run` loads the demo bank again).
 reset: $(STAMP)
@@ -30,7 +30,15 @@ bench-local-server: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/centli demo
 
-test: $(STAMP) lint typecheck deploy-check
+# The confirmation-page test drives the OS's own Chromium (never a browser vendor's download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	@echo "centli: installing Chromium from the OS packages (the confirmation-page test drives it)"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM) lint typecheck deploy-check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
