@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run reset demo test lambda-package deploy-check lint typecheck unit integration schemas lock bench clean
+.PHONY: run reset demo test lambda-package deploy-check lint typecheck unit integration schemas lock bench \
+	bench-local-server bench-capacity clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo "centli: setting up $(VENV): the pinned dependencies of the local runtime and the tests (first run only, about a minute)"
@@ -16,20 +17,28 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The main job: the local runtime on the embedded SQLite default, with the demo bank loaded.
 run: $(STAMP)
-	@$(BIN)/centli serve --load-demo --port $${PORT:-8080}
+	@$(BIN)/centli serve --load-demo --port $${PORT:-8080} $${MCP_USER:+--mcp-user $${MCP_USER}}
 
 # Start the local bank afresh (deletes the SQLite file; `make run` loads the demo bank again).
 reset: $(STAMP)
 	@$(BIN)/centli reset --yes
 
 # The local runtime over HTTP beside a trivial stdlib server (needs wrk: apt-get install wrk).
-bench: $(STAMP)
+bench-local-server: $(STAMP)
 	$(BIN)/python bench/local_server.py
 
 demo: $(STAMP)
 	$(BIN)/centli demo
 
-test: $(STAMP) lint typecheck deploy-check
+# The confirmation-page test drives the OS's own Chromium (never a browser vendor's download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	@echo "centli: installing Chromium from the OS packages (the confirmation-page test drives it)"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM) lint typecheck deploy-check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -48,6 +57,17 @@ integration: $(STAMP)
 # Re-pin every dependency to what is installed now (after changing pyproject.toml).
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+# Benchmarks (figures for docs/performance.md; never part of `make test`). Add one: a `bench-NAME`
+# target that runs bench/NAME.py, listed in BENCHES.
+BENCHES := bench-local-server bench-capacity
+bench: $(BENCHES)
+
+# The capacity model on this code, then on the layout before issue 9 (the negative control).
+CAPACITY_BASELINE ?= f53e7d1
+bench-capacity: $(STAMP)
+	PYTHONPATH=. $(BIN)/python bench/capacity.py
+	PYTHONPATH=. $(BIN)/python bench/capacity.py --code-ref $(CAPACITY_BASELINE)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .centli

@@ -43,12 +43,14 @@ class Application:
         return 0 if self.relay is None else self.relay.drain()
 
     def sweep(self) -> int:
-        """Compensate purchases stuck past the timeout, then deliver what that produced; returns the voids."""
+        """Compensate purchases stuck past the timeout, settle sellers' clearing accounts, then deliver
+        what that produced; returns the voids."""
         return self.sweep_report().voided
 
     def sweep_report(self) -> StuckOrderSweep:
         """:meth:`sweep`, also counting the stuck orders found (the sweeper's metric)."""
         report = self.marketplace.sweep_stuck_orders_report(self.banking)
+        self.marketplace.settle_sales(self.banking)  # merchant settlement: clearing accounts -> sellers
         self.settle()
         return report
 

@@ -56,6 +56,26 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--sweep-interval", type=_seconds, default=30.0, help="seconds between sweeps of stuck orders (0: none)"
     )
+    serve.add_argument("--mcp-user", help="serve /mcp (MCP over streamable HTTP) acting for this customer")
+    serve.add_argument(
+        "--mcp-confirm",
+        choices=("auto", "url"),
+        default="auto",
+        help="how /mcp asks the customer to confirm a write: auto (in the client when it can, else the bank's "
+        "page) or url (always the bank's page)",
+    )
+    serve.add_argument(
+        "--confirm-seconds", type=_seconds, default=300.0, help="how long the customer has to confirm an MCP write"
+    )
+    mcp = commands.add_parser("mcp", help="the MCP server over stdio, acting for one customer")
+    mcp.add_argument("--user", required=True, help="the customer every tool call acts for")
+    mcp.add_argument("--load-demo", action="store_true", help="load the demo bank first (idempotent)")
+    mcp.add_argument(
+        "--confirm-seconds", type=_seconds, default=300.0, help="how long the customer has to confirm a write"
+    )
+    mcp.add_argument(
+        "--sweep-interval", type=_seconds, default=30.0, help="seconds between sweeps of stuck orders (0: none)"
+    )
     invoke = commands.add_parser("invoke", help="invoke a Lambda function with an event, like `sam local invoke`")
     invoke.add_argument("function", help="centli-core-banking, centli-marketplace or centli-sweeper (or ARN)")
     invoke.add_argument("--event", "-e", required=True, help="the event: a JSON file, or - for standard input")
@@ -142,7 +162,28 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from centli.entrypoints.local_server import serve as run_server
 
-        return run_server(args.host, args.port, load_demo=args.load_demo, sweep_interval=args.sweep_interval)
+        build_app = None
+        if args.mcp_user is not None:
+            from centli.entrypoints.mcp.server import app_with_mcp
+
+            build_app = app_with_mcp(
+                args.mcp_user,
+                sweep_interval=args.sweep_interval,
+                confirm_seconds=args.confirm_seconds,
+                confirm_mode=args.mcp_confirm,
+            )
+        return run_server(
+            args.host, args.port, load_demo=args.load_demo, sweep_interval=args.sweep_interval, build_app=build_app
+        )
+    if args.command == "mcp":
+        from centli.entrypoints.mcp.server import run_stdio
+
+        return run_stdio(
+            args.user,
+            load_demo=args.load_demo,
+            confirm_seconds=args.confirm_seconds,
+            sweep_interval=args.sweep_interval,
+        )
     if args.command == "invoke":
         from centli.entrypoints.commands import invoke_command
 

@@ -23,6 +23,30 @@ from centli.domain.tracing import current_correlation
 
 _DOMAIN_SERVICE = "centli"
 _loggers: dict[str, Logger] = {}
+LOG_STREAMS: Final = ("stdout", "stderr")
+#: Set by a process whose stdout belongs to a protocol (``centli mcp``); wins over CENTLI_LOG_STREAM.
+_stream_choice: dict[str, str] = {}
+
+
+def use_stream(name: str | None) -> None:
+    """Send every log line of this process to ``stdout`` or ``stderr`` from now on (the one switch).
+
+    ``None`` goes back to ``CENTLI_LOG_STREAM``.
+    """
+    if name is None:
+        _stream_choice.clear()
+        return
+    if name not in LOG_STREAMS:
+        raise ValueError(f"log stream must be one of {LOG_STREAMS}")
+    _stream_choice["name"] = name
+
+
+def log_stream_name() -> str:
+    """Where log lines go: the process's choice, else ``CENTLI_LOG_STREAM`` (default stdout, as Lambda wants)."""
+    if "name" in _stream_choice:
+        return _stream_choice["name"]
+    name = os.environ.get("CENTLI_LOG_STREAM", "stdout").lower()
+    return name if name in LOG_STREAMS else "stdout"
 
 
 class SagaCorrelation(logging.Filter):
@@ -39,8 +63,11 @@ class SagaCorrelation(logging.Filter):
         return True
 
 
-class CurrentStdoutHandler(logging.StreamHandler[TextIO]):
-    """Writes to whatever ``sys.stdout`` is at emit time (Lambda's stdout, or a test's capture)."""
+class CurrentStreamHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stdout`` or ``sys.stderr`` is at emit time (see :func:`log_stream_name`).
+
+    Looked up per line, so a test's capture or a later :func:`use_stream` takes effect at once.
+    """
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
@@ -48,7 +75,7 @@ class CurrentStdoutHandler(logging.StreamHandler[TextIO]):
 
     @property
     def stream(self) -> TextIO:
-        return sys.stdout
+        return sys.stderr if log_stream_name() == "stderr" else sys.stdout
 
     @stream.setter
     def stream(self, _value: TextIO) -> None:
@@ -77,7 +104,7 @@ def _new_logger(service: str) -> Logger:
     return Logger(
         service=service,
         level=_level(),
-        logger_handler=CurrentStdoutHandler(),
+        logger_handler=CurrentStreamHandler(),
         json_deserializer=str,
         json_serializer=_LINE_JSON.encode,
         use_rfc3339=True,

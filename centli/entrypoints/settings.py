@@ -52,6 +52,7 @@ _ENV = {
     "agentcore_targets": "CENTLI_AGENTCORE_TARGETS",
     "secret_ttl_seconds": "CENTLI_SECRET_TTL_SECONDS",
     "log_level": "CENTLI_LOG_LEVEL",
+    "log_stream": "CENTLI_LOG_STREAM",
     "event_bus_name": "CENTLI_EVENT_BUS_NAME",
     "inprocess_relay": "CENTLI_INPROCESS_RELAY",
     "purchase_timeout_seconds": "CENTLI_PURCHASE_TIMEOUT_SECONDS",
@@ -119,6 +120,8 @@ class Settings(BaseModel):
     #: How long a secret read from Secrets Manager is used before it is read again (rotation).
     secret_ttl_seconds: int = 300
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Where log lines go (read by centli.entrypoints.logs); ``centli mcp`` always uses stderr.
+    log_stream: Literal["stdout", "stderr"] = "stdout"
     event_bus_name: str = EVENT_BUS_NAME
     #: Deliver the saga in-process after each write; unset = on for memory and sqlite, off for dynamodb
     #: (on AWS the outbox stream relays to EventBridge). ``true`` with dynamodb is for local tries against moto.
@@ -137,6 +140,8 @@ class Settings(BaseModel):
             raise SettingsError("CENTLI_BACKEND: required in AWS Lambda (memory, sqlite or dynamodb)")
         if "log_level" in values:
             values["log_level"] = values["log_level"].upper()
+        if "log_stream" in values:
+            values["log_stream"] = values["log_stream"].lower()
         role = values.get("role", "local")
         unused = sorted(set(values) - ROLE_SETTINGS[role] - {"role"}) if role in ROLE_SETTINGS else []
         if unused:

@@ -205,7 +205,7 @@ def stack() -> Iterator[Stack]:
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region)
         secretsmanager = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=region)
         document = bank_document()
-        # A product Ana sells herself: buying it pays her own account (a funds check, no balance change).
+        # A product Ana sells herself: buying it pays one of her clearing accounts, like any sale.
         document["products"].append(
             {
                 "product_id": "p-own",
