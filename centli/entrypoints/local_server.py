@@ -22,7 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from centli.entrypoints.commands import CommandError
-from centli.entrypoints.local_app import USER_HEADER, LocalSite
+from centli.entrypoints.local_app import LOOPBACK_NAMES, USER_HEADER, LocalSite
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -195,7 +195,9 @@ def serve(
         raise ServeError(f"cannot open the {settings.backend} store: {error}") from None
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
-    site = LocalSite(host, bound_port)
+    # The Host name a client uses for the address it was given (any 127/8 address, or ::1) is allowed too.
+    named = f"[{host}]" if ":" in host else host
+    site = LocalSite(host, bound_port, allowed_hosts=LOOPBACK_NAMES | {named})
     where = f"{settings.backend}" + (f", {settings.sqlite_path}" if settings.backend == "sqlite" else "")
     if load_demo and settings.backend != "memory":
         from centli.domain.loading import parse_bank_document

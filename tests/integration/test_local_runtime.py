@@ -444,3 +444,47 @@ def test_each_request_is_one_log_line_with_the_calls_correlation_id(tmp_path: Pa
     assert (gateway_line["code"], gateway_line["correlation_id"]) == ("UNAUTHENTICATED", "example-request-0001")
     assert (unmatched_line["route"], unmatched_line["status"]) == ("unmatched", 404)
     assert [line for line in lines if not line.get("correlation_id")] == []
+
+
+def test_a_server_on_another_loopback_address_answers_requests_named_for_it(tmp_path: Path) -> None:
+    """Any 127/8 address may be chosen; the Host a client sends for it is accepted, a foreign one is not."""
+    import http.client
+    import os
+    import re
+    import subprocess
+    import sys
+
+    log = tmp_path / "serve.log"
+    env = {**os.environ, **sqlite_env(tmp_path / "bank.db")}
+    command = [sys.executable, "-m", "centli.entrypoints.cli", "serve", "--host", "127.0.0.2", "--port", "0"]
+    with log.open("wb") as sink:
+        child = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO)
+    try:
+        port = None
+        for _ in range(600):
+            found = re.search(r"http://127\.0\.0\.2:(\d+)", log.read_text("utf-8", errors="replace"))
+            if found:
+                port = int(found.group(1))
+                break
+            assert child.poll() is None, log.read_text("utf-8", errors="replace")
+            time.sleep(0.05)
+        assert port is not None, log.read_text("utf-8", errors="replace")
+
+        def health(host: str) -> int:
+            for _ in range(100):
+                connection = http.client.HTTPConnection("127.0.0.2", port, timeout=10)
+                try:
+                    connection.request("GET", "/health", headers={"Host": host})
+                    return connection.getresponse().status
+                except OSError:
+                    time.sleep(0.05)
+                finally:
+                    connection.close()
+            raise AssertionError("no answer")
+
+        assert health(f"127.0.0.2:{port}") == 200
+        assert health(f"localhost:{port}") == 200
+        assert health(f"evil.example:{port}") == 403
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=30)

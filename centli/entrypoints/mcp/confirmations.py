@@ -16,6 +16,7 @@ from the MCP client's elicitation answer or from the confirmation page.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -27,16 +28,31 @@ from typing import Any, Final, Literal
 
 import anyio
 
+from centli.adapters.bedrock.events import AgentResult, error_body
 from centli.domain.application import Application
-from centli.domain.errors import DestinationNotFound, InvalidInput
+from centli.domain.errors import DestinationNotFound, DomainError, InvalidInput
 from centli.domain.ledger import last4
 from centli.domain.money import parse_amount
+from centli.domain.policy import MAX_CONCEPT_LENGTH
 from centli.entrypoints.operations import Operation, Outcome, Request, neutral_call
 
 #: How long a customer has to confirm a write (seconds).
 DEFAULT_CONFIRM_SECONDS: Final = 300.0
-#: Quotes kept at most (oldest finished ones are forgotten first): a runaway model cannot fill memory.
+#: Quotes kept at most (finished ones are forgotten first): a runaway model cannot fill memory.
 MAX_QUOTES: Final = 1000
+
+
+class TooManyQuotes(DomainError):
+    code = "TOO_MANY_CONFIRMATIONS"
+    status = 429
+    default_message = (
+        "Too many confirmations are waiting for the customer. Nothing was done. "
+        "Wait for the open ones to be answered or to expire, then ask again."
+    )
+
+
+log = logging.getLogger("centli.mcp")
+_INTERNAL_MESSAGE: Final = "Something went wrong on our side. Please try again later."
 
 State = Literal["pending", "committing", "committed", "declined", "expired"]
 #: How the human is asked: in the MCP client (form) or on the bank's page (url).
@@ -145,20 +161,33 @@ class Confirmations:
             quote.state = "expired"
 
     def _forget_old(self) -> None:
+        """Drop long-finished quotes, then the oldest finished ones; a live quote (pending or committing)
+        is never evicted, so a model looping on writes cannot cancel the one the human is reading."""
         now = self._clock()
         for quote_id, quote in list(self._quotes.items()):
+            self._expire(quote)
             if quote.state != "committing" and now >= quote.expires_at + self.ttl:
                 del self._quotes[quote_id]
-        while len(self._quotes) >= MAX_QUOTES:
-            oldest = next(iter(self._quotes))
-            self._quotes.pop(oldest).state = "expired"
+        finished = [q for q, quote in self._quotes.items() if quote.state not in ("pending", "committing")]
+        for quote_id in finished[: max(0, len(self._quotes) - MAX_QUOTES + 1)]:
+            del self._quotes[quote_id]
+        if len(self._quotes) >= MAX_QUOTES:
+            raise TooManyQuotes()
 
 
 async def commit_claimed(confirmations: Confirmations, quote: Quote) -> Outcome:
     """Commit a quote this caller claimed and record the outcome, shielded: a cancelled caller (a closed
     connection, a timeout) must never leave money moved and the quote still "committing"."""
     with anyio.CancelScope(shield=True):
-        outcome = await anyio.to_thread.run_sync(commit, quote)
+        try:
+            outcome = await anyio.to_thread.run_sync(commit, quote)
+        except Exception:
+            # runtime.run never raises for a domain failure; anything else must still finish the quote,
+            # or its waiters would hang. The idempotency key makes a retry of an unknown outcome safe.
+            log.exception("confirmed write failed", extra={"correlation_id": quote.correlation_id})
+            outcome = Outcome(
+                AgentResult(500, error_body("INTERNAL_ERROR", _INTERNAL_MESSAGE)), quote.operation, "INTERNAL_ERROR"
+            )
         confirmations.finish(quote, outcome)
     return outcome
 
@@ -188,8 +217,9 @@ def describe(app: Application, user_id: str, op: Operation, request: Request) ->
     return builder(app, user_id, request.model_dump(exclude_none=True))
 
 
-#: Longest piece of customer- or model-written text a quote shows.
-MAX_SHOWN_TEXT: Final = 120
+#: Longest piece of customer- or model-written text a quote shows: all of a concept, so the
+#: customer sees every character the recipient will see.
+MAX_SHOWN_TEXT: Final = max(120, MAX_CONCEPT_LENGTH)
 
 
 def shown(text: object) -> str:

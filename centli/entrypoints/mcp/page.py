@@ -39,7 +39,7 @@ _STATE_TEXT: Final = {
 def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
     async def show(request: Request) -> Response:
         request.scope["centli.route"] = "confirm-page"
-        quote = bank.confirmations.get(str(request.path_params["quote_id"]))
+        quote = _url_quote(bank, request)
         if quote is None:
             return _page(None, "This confirmation link is not valid. Nothing was done.", status=404)
         if quote.state != "pending":
@@ -62,7 +62,7 @@ def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
             data = None
         if not isinstance(data, dict) or data.get("decision") not in ("confirm", "decline"):
             return _error(400, "INVALID_INPUT", 'Send {"decision": "confirm" or "decline", "token": ...}.')
-        quote = bank.confirmations.get(str(request.path_params["quote_id"]))
+        quote = _url_quote(bank, request)
         token = data.get("token")
         if quote is None or not isinstance(token, str) or not _same_token(token, quote.page_token):
             return _error(404, "NOT_FOUND", "This confirmation link is not valid. Nothing was done.")
@@ -83,6 +83,12 @@ def page_routes(bank: BankTools, site: LocalSite) -> list[Route]:
         Route("/confirm/{quote_id}", show, methods=["GET"]),
         Route("/confirm/{quote_id}", decide, methods=["POST"]),
     ]
+
+
+def _url_quote(bank: BankTools, request: Request) -> Quote | None:
+    """The URL-mode quote a link names; a form-mode quote is answered in the client, never on this page."""
+    quote = bank.confirmations.get(str(request.path_params["quote_id"]))
+    return quote if quote is not None and quote.mode == "url" else None
 
 
 def _refused(request: Request, site: LocalSite) -> str | None:

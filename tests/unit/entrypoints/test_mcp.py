@@ -17,10 +17,19 @@ from mcp.shared.exceptions import MCPError
 from starlette.applications import Starlette
 
 from centli.domain.errors import DomainError
+from centli.domain.policy import MAX_CONCEPT_LENGTH
 from centli.entrypoints import logs
 from centli.entrypoints.local_app import LocalSite
+from centli.entrypoints.mcp import confirmations as confirmations_module
 from centli.entrypoints.mcp import tools
-from centli.entrypoints.mcp.confirmations import Confirmations, describe, quoted_operations
+from centli.entrypoints.mcp.confirmations import (
+    MAX_QUOTES,
+    Confirmations,
+    TooManyQuotes,
+    commit_claimed,
+    describe,
+    quoted_operations,
+)
 from centli.entrypoints.mcp.server import BankTools, ConfirmationUnavailable, http_unit
 from centli.entrypoints.operations import BY_ID, OPERATIONS, NoParameters
 from tests.integration.mcp_support import Human, balance, cents, transfer
@@ -313,7 +322,9 @@ def test_a_quote_shows_written_text_on_one_line_so_it_cannot_fake_another_line(h
     assert lines[0] == ("Amount", "150.25 MXN")
     concept = dict(lines)["Concept"]
     assert "\n" not in concept and "\r" not in concept and "\u202e" not in concept and "\u200b" not in concept
-    assert concept.startswith("“Renta Amount: 1.00 MXN To: Mamá") and len(concept) <= 122
+    # The whole concept is shown (the recipient sees every character), on one line, quoted.
+    assert concept.startswith("“Renta Amount: 1.00 MXN To: Mamá") and len(concept) <= MAX_CONCEPT_LENGTH + 2
+    assert "…" not in concept and concept.endswith("x”")
     assert dict(lines)["To"] == "“Mamá”, saved beneficiary (account ending 0002)"
     with pytest.raises(DomainError) as foreign:
         describe(harness.app, "u-ana", op, op.request.model_validate(transfer(from_account_id="acc-0002")))
@@ -331,3 +342,61 @@ def test_a_quote_shows_written_text_on_one_line_so_it_cannot_fake_another_line(h
         "Total": "2599.80 MXN",
         "Paid from": "“Ahorro” (account ending 0003)",
     }
+
+
+def test_a_live_quote_is_never_evicted_a_full_table_refuses_new_ones() -> None:
+    now = [100.0]
+    confirmations = Confirmations(ttl=10, clock=lambda: now[0])
+    op = BY_ID["createTransfer"]
+    request = op.request.model_validate(transfer())
+    watched = confirmations.open("u-ana", op, request, "Send money", [], "url")
+    committing = confirmations.open("u-ana", op, request, "Send money", [], "url")
+    assert confirmations.claim(committing)
+    others = [confirmations.open("u-ana", op, request, "", [], "form") for _ in range(MAX_QUOTES - 2)]
+    with pytest.raises(TooManyQuotes):  # a model looping on writes cannot push out the human's quote
+        confirmations.open("u-ana", op, request, "", [], "form")
+    assert watched.state == "pending" and confirmations.get(watched.quote_id) is watched
+    assert committing.state == "committing" and confirmations.get(committing.quote_id) is committing
+    assert confirmations.decline(others[0])
+    fresh = confirmations.open("u-ana", op, request, "", [], "form")  # a finished quote makes room
+    assert confirmations.get(others[0].quote_id) is None and confirmations.get(fresh.quote_id) is fresh
+    assert watched.state == "pending"
+
+
+def test_a_commit_that_blows_up_still_finishes_the_quote(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_quote: object) -> None:
+        raise RuntimeError("the store went away")
+
+    monkeypatch.setattr(confirmations_module, "commit", broken)
+    confirmations = Confirmations(ttl=10)
+    op = BY_ID["createTransfer"]
+    quote = confirmations.open("u-ana", op, op.request.model_validate(transfer()), "Send money", [], "url")
+    assert confirmations.claim(quote)
+
+    async def scenario() -> None:
+        outcome = await commit_claimed(confirmations, quote)
+        assert outcome.result.status == 500 and outcome.code == "INTERNAL_ERROR"
+        with anyio.fail_after(1):
+            await quote.done.wait()  # waiters are released, never left hanging on "committing"
+
+    anyio.run(scenario)
+    assert quote.state == "committed" and quote.outcome is not None
+
+
+def test_the_page_does_not_know_a_form_mode_quote(harness: Harness) -> None:
+    site = LocalSite("127.0.0.1", 8123)
+    unit = http_unit("u-ana", site)
+    app = Starlette(routes=unit.routes)
+    op = BY_ID["createTransfer"]
+    request = op.request.model_validate(transfer())
+
+    async def scenario() -> None:
+        quote = unit.bank.confirmations.open("u-ana", op, request, "Send money", [], "form")
+        headers = {"content-type": "application/json", "host": "127.0.0.1:8123", "origin": "http://127.0.0.1:8123"}
+        decision = json.dumps({"decision": "confirm", "token": quote.page_token}).encode()
+        status, _ = await _asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, decision)
+        assert status == 404 and quote.state == "pending"
+        status, _ = await _asgi(app, "GET", f"/confirm/{quote.quote_id}", {"host": "127.0.0.1:8123"})
+        assert status == 404
+
+    anyio.run(scenario)
