@@ -29,7 +29,7 @@ from centli.domain.idempotency import (
     new_record,
     validate_key,
 )
-from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer
+from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer, payment_concept
 from centli.domain.money import DEFAULT_CURRENCY, Money, parse_amount, parse_currency
 from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, optional_text, page_size, require_id
 from centli.ports.clock import Clock, IdGenerator
@@ -254,14 +254,19 @@ class BankingService:
             from_account_id=str(p["account_id"]),
             to=AccountRef(str(p["seller_user_id"]), str(p["seller_account_id"])),
             amount=amount,
-            concept=f"Compra {order_id}",
+            concept=payment_concept(order_id),
             created_at=now,
             kind="PURCHASE_PAYMENT",
         )
         with self._uow() as uow:
-            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id)
+            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.PAID, now)
             uow.idempotency.claim(
-                payment_fence(event.user_id, order_id, {"outcome": "PAID", "transfer_id": transfer.transfer_id}, now)
+                payment_fence(
+                    event.user_id,
+                    order_id,
+                    {"outcome": "PAID", "transfer_id": transfer.transfer_id, "event_id": event.event_id},
+                    now,
+                )
             )
             uow.ledger.post(transfer)
             uow.outbox.add(
@@ -288,9 +293,11 @@ class BankingService:
         order_id = str(p["order_id"])
         now = self._clock.now()
         with self._uow() as uow:
-            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id)
+            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.DECLINED, now)
             uow.idempotency.claim(
-                payment_fence(event.user_id, order_id, {"outcome": "DECLINED", "reason": reason}, now)
+                payment_fence(
+                    event.user_id, order_id, {"outcome": "DECLINED", "reason": reason, "event_id": event.event_id}, now
+                )
             )
             uow.outbox.add(
                 self._new_event(
@@ -318,10 +325,12 @@ class BankingService:
         order_id = str(order_facts["order_id"])
         now = self._clock.now()
         with self._uow() as uow:
-            uow.idempotency.claim(payment_fence(user_id, order_id, {"outcome": "VOIDED", "reason": "TIMEOUT"}, now))
-            uow.outbox.add(
-                self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": "TIMEOUT"})
+            void = self._new_event(
+                ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": "TIMEOUT", "swept": True}
             )
+            fence = {"outcome": "VOIDED", "reason": "TIMEOUT", "event_id": void.event_id}
+            uow.idempotency.claim(payment_fence(user_id, order_id, fence, now))
+            uow.outbox.add(void)
             try:
                 uow.commit()
                 return True
@@ -329,10 +338,10 @@ class BankingService:
                 outcome = decided.existing.result
         with self._uow() as uow:
             if outcome.get("outcome") == "PAID":
-                payload = {**order_facts, "transfer_id": outcome.get("transfer_id")}
+                payload = {**order_facts, "transfer_id": outcome.get("transfer_id"), "swept": True}
                 uow.outbox.add(self._new_event(ev.PAYMENT_COMPLETED, user_id, correlation_id, None, payload))
             else:
-                payload = {**order_facts, "reason": outcome.get("reason", "PAYMENT_FAILED")}
+                payload = {**order_facts, "reason": outcome.get("reason", "PAYMENT_FAILED"), "swept": True}
                 uow.outbox.add(self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, payload))
             uow.commit()
         log.warning("stuck order's payment decision re-published", extra={"order_id": order_id})

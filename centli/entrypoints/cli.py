@@ -20,6 +20,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     tables = commands.add_parser("tables", help="DynamoDB tables (AWS_ENDPOINT_URL is honoured)")
     tables_commands = tables.add_subparsers(dest="tables_command", required=True)
     tables_commands.add_parser("create", help="create every table, index and stream the template declares")
+    audit = commands.add_parser(
+        "audit", help="reconcile the configured store (exit 0 clean, 1 findings, 2 could not run)"
+    )
+    audit.add_argument("--json", action="store_true", help="the report as JSON")
+    audit.add_argument(
+        "--stale-minutes", type=float, default=15.0, help="a pending event older than this is a finding (default 15)"
+    )
     serve = commands.add_parser("serve", help="the local server: the action groups over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080)
@@ -39,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from centli.entrypoints.commands import load_command
 
         return load_command(args.file)
+    if args.command == "audit":
+        from centli.entrypoints.commands import audit_command
+
+        return audit_command(as_json=args.json, stale_minutes=args.stale_minutes)
     if args.command == "serve":
         from centli.entrypoints.local_server import serve as run_server
 

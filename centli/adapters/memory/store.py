@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from centli.adapters.buffered import BufferedUnitOfWork
+from centli.domain.audit import AccountLedger, AuditSnapshot, InboxRecord, OutboxRecord
 from centli.domain.catalog import Product
 from centli.domain.errors import (
     AccountNotFound,
@@ -24,7 +25,7 @@ from centli.domain.errors import (
     OutOfStock,
     ProductNotFound,
 )
-from centli.domain.events import DomainEvent, EventAlreadyProcessed
+from centli.domain.events import PROCESSED, DomainEvent, EventAlreadyProcessed
 from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord
 from centli.domain.ledger import (
     OPENING_DESCRIPTION,
@@ -38,6 +39,7 @@ from centli.domain.ledger import (
 from centli.domain.loading import BankData, LoadReport, Progress, load_through_unit_of_work
 from centli.domain.money import Money
 from centli.domain.orders import Order
+from centli.ports.audit import ReadProgress
 from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
@@ -97,6 +99,26 @@ class InMemoryStore:
     def select(self, table: str, predicate: Callable[[Key, Any], bool]) -> list[tuple[Key, Any]]:
         with self.lock:
             return sorted(((k, v) for k, v in self.tables[table].items() if predicate(k, v)), key=lambda kv: kv[0])
+
+    # AuditReader: one consistent snapshot, taken under the lock -----------------------
+    def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
+        with self.lock:
+            t = self.tables
+            snapshot = AuditSnapshot(
+                ledgers=[
+                    AccountLedger(account, list(self.entries.get(key, [])))
+                    for key, account in sorted(t["accounts"].items())
+                ],
+                transfers=list(t["transfers"].values()),
+                idempotency=list(t["idempotency"].values()),
+                products=list(t["products"].values()),
+                orders=list(t["orders"].values()),
+                outbox=[OutboxRecord(e, e.event_id in self.published) for e in self.outbox],
+                inbox=[InboxRecord(c, e, v.outcome, v.at) for (c, e), v in t["inbox"].items()],
+            )
+        if progress is not None:
+            progress("store", sum(len(v) for v in t.values()))
+        return snapshot
 
 
 class _Stage:
@@ -400,12 +422,20 @@ class _Orders(_Repo):
         self._uow.buffer(op)
 
 
+@dataclass(frozen=True, slots=True)
+class _Handled:
+    outcome: str
+    at: datetime | None
+
+
 class _Inbox(_Repo):
-    def mark_processed(self, consumer: str, event_id: str) -> None:
+    def mark_processed(
+        self, consumer: str, event_id: str, outcome: str = PROCESSED, at: datetime | None = None
+    ) -> None:
         def op(stage: _Stage) -> None:
             if stage.get("inbox", (consumer, event_id)) is not None:
                 raise EventAlreadyProcessed(consumer, event_id)
-            stage.put("inbox", (consumer, event_id), True)
+            stage.put("inbox", (consumer, event_id), _Handled(outcome, at))
 
         self._uow.buffer(op, first=True)
 

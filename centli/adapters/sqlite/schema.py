@@ -134,6 +134,8 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL",
         "ALTER TABLE inbox ADD COLUMN processed_at TEXT",
     ),
+    # 3: what each consumer did with an event (centli trace).
+    ("ALTER TABLE inbox ADD COLUMN outcome TEXT",),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
