@@ -27,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     audit.add_argument(
         "--stale-minutes", type=float, default=15.0, help="a pending event older than this is a finding (default 15)"
     )
+    trace = commands.add_parser("trace", help="the saga's timeline for an order, transfer or correlation id")
+    trace.add_argument("id", help="an order id, transfer id, event id or correlation id")
+    trace.add_argument("--json", action="store_true", help="the timeline as JSON")
     serve = commands.add_parser("serve", help="the local server: the action groups over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080)
@@ -50,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from centli.entrypoints.commands import audit_command
 
         return audit_command(as_json=args.json, stale_minutes=args.stale_minutes)
+    if args.command == "trace":
+        from centli.entrypoints.commands import trace_command
+
+        return trace_command(args.id, as_json=args.json)
     if args.command == "serve":
         from centli.entrypoints.local_server import serve as run_server
 

@@ -123,3 +123,31 @@ def render_audit(backend: str, report: dict[str, Any]) -> str:
     for finding in report["findings"]:
         lines.append(f"{finding['code']} {finding['subject']}: {finding['message']} {json.dumps(finding['details'])}")
     return "\n".join(lines)
+
+
+def trace_command(subject: str, *, as_json: bool = False, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Print the saga's timeline for an order, transfer or correlation id: 0 found, 1 nothing found, 2 could not run."""
+    from centli.domain.trace import render, trace
+    from centli.entrypoints.container import Container
+    from centli.entrypoints.settings import SettingsError
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if not subject.strip():
+        print("centli trace: give an order, transfer or correlation id", file=err)
+        return 2
+    container = Container()
+    try:
+        store = container.store()
+        result = trace(subject.strip(), store, store.unit_of_work)
+    except (SettingsError, OSError) as error:
+        print(f"centli trace: {error}", file=err)
+        return 2
+    except Exception as error:  # the store is unreachable: say so
+        print(f"centli trace: could not read the store: {type(error).__name__}: {error}", file=err)
+        return 2
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True), file=out)
+    else:
+        print(render(result) if result.found else f"nothing found for {subject.strip()}", file=out)
+    return 0 if result.found else 1

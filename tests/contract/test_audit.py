@@ -8,54 +8,23 @@ store's AuditReader.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from centli.domain import events as ev
 from centli.domain.audit import AuditReport, audit
-from centli.domain.banking import CreateTransfer
 from centli.domain.events import DomainEvent
-from centli.domain.marketplace import CreatePurchase
 from centli.domain.orders import Order
-from tests.backends import Backend, backend_names, opener
-from tests.conftest import Bank, make_bank
+from tests.backends import Backend
+from tests.contract.scenario import Scenario
 
 pytestmark = pytest.mark.contract
 
 ANA, LUIS = "u-ana", "u-luis"
-
-
-class Scenario:
-    """A bank with a transfer, a CONFIRMED purchase and a CANCELLED one (payment declined)."""
-
-    def __init__(self, bank: Bank) -> None:
-        self.bank = bank
-        banking, market = bank.app.banking, bank.app.marketplace
-        self.transfer = banking.create_transfer(
-            CreateTransfer(ANA, "acc-0001", "100.00", "key-t1", beneficiary_id="ben-mama")
-        )
-        self.confirmed = market.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0001", "key-o1"))
-        bank.settle()
-        self.cancelled = market.create_purchase(CreatePurchase(ANA, "p-200", 1, "acc-0001", "key-o2"))
-        banking.create_transfer(CreateTransfer(ANA, "acc-0001", "23500.00", "key-t2", to_account_id="acc-0003"))
-        bank.settle()
-        assert market.get_order(ANA, self.confirmed.order_id).status == "CONFIRMED"
-        assert market.get_order(ANA, self.cancelled.order_id).status == "CANCELLED"
-        bank.clock.advance(timedelta(minutes=1))
-
-    def audit(self) -> AuditReport:
-        return audit(self.bank.backend.extras["store"].audit_snapshot(), self.bank.clock.now())
-
-
-@pytest.fixture(params=backend_names())
-def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scenario]:
-    with opener(request.param)(tmp_path) as backend:
-        yield Scenario(make_bank(backend))
 
 
 def codes(report: AuditReport) -> set[str]:
@@ -189,7 +158,7 @@ def test_a_healthy_store_is_clean(scenario: Scenario) -> None:
     report = scenario.audit()
     assert report.findings == []
     assert report.clean
-    assert report.summary["orders"] == {"CANCELLED": 1, "CONFIRMED": 1}
+    assert report.summary["orders"] == {"CANCELLED": 2, "CONFIRMED": 1}
     assert report.summary["transfers"] == 3  # two customer transfers and one payment
     assert report.summary["pending_events"] == 0
 

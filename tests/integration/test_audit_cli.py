@@ -1,4 +1,4 @@
-"""``centli audit`` as an operator runs it: exit codes, the JSON report, and no progress noise off a terminal."""
+"""``centli audit`` and ``centli trace`` as an operator runs them: exit codes, JSON, quiet off a terminal."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from centli.adapters.sqlite import SqliteStore
 from centli.domain.banking import CreateTransfer
+from centli.domain.marketplace import CreatePurchase
 from centli.entrypoints.cli import main
 from tests.backends import Backend
 from tests.conftest import make_bank
@@ -22,7 +23,9 @@ def sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     try:
         bank = make_bank(Backend("sqlite", store.unit_of_work, store.load, store, {"store": store}))
         bank.app.banking.create_transfer(CreateTransfer("u-ana", "acc-0001", "10.00", "k1", beneficiary_id="ben-mama"))
+        order = bank.app.marketplace.create_purchase(CreatePurchase("u-ana", "p-100", 1, "acc-0001", "k2"))
         bank.settle()
+        (tmp_path / "order_id").write_text(order.order_id)
     finally:
         store.close()
     monkeypatch.setenv("CENTLI_BACKEND", "sqlite")
@@ -35,7 +38,7 @@ def test_a_clean_store_exits_0(sqlite_file: Path, capsys: pytest.CaptureFixture[
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert (report["clean"], report["backend"], report["findings"]) == (True, "sqlite", [])
-    assert report["summary"]["transfers"] == 1
+    assert report["summary"]["transfers"] == 2  # the transfer and the purchase's payment
     assert err == ""  # progress only on a terminal
 
 
@@ -57,3 +60,23 @@ def test_usage_errors_exit_2(sqlite_file: Path, capsys: pytest.CaptureFixture[st
     assert usage.value.code == 2
     assert main(["audit", "--stale-minutes", "0"]) == 2
     assert "stale-minutes" in capsys.readouterr().err
+
+
+def test_trace_prints_a_purchase_timeline(sqlite_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    order_id = (sqlite_file.parent / "order_id").read_text()
+    assert main(["trace", order_id, "--json"]) == 0
+    timeline = json.loads(capsys.readouterr().out)
+    assert timeline["order"]["status"] == "CONFIRMED"
+    assert [(e["type"], [c["outcome"] for c in e["consumers"]]) for e in timeline["timeline"]] == [
+        ("INVENTORY_RESERVED", []),
+        ("PURCHASE_INITIATED", ["paid"]),
+        ("PAYMENT_COMPLETED", ["confirmed"]),
+        ("ORDER_CONFIRMED", []),
+    ]
+    assert main(["trace", order_id]) == 0
+    assert "-> marketplace.confirm: confirmed" in capsys.readouterr().out
+    assert main(["trace", "ord-nope"]) == 1
+    assert "nothing found" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as usage:
+        main(["trace"])
+    assert usage.value.code == 2

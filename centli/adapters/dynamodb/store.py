@@ -328,10 +328,11 @@ class DynamoStore:
         raise error  # a validation error inside the transaction: a bug, not a customer's problem
 
     # AuditReader: paginated, strongly consistent Scans of the base tables (never an index) ----
-    def scan_all(self, table: str, progress: ReadProgress | None = None) -> list[Item]:
-        """Every item of a base table; each page is a consistent Scan (1 read unit per 4 KB read)."""
+    def scan_all(self, table: str, progress: ReadProgress | None = None, **filters: Any) -> list[Item]:
+        """Every item of a base table (that passes ``filters``); each page is a consistent Scan, which
+        costs 1 read unit per 4 KB read, filtered out or not."""
         items: list[Item] = []
-        params: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+        params: dict[str, Any] = {"TableName": table, "ConsistentRead": True, **filters}
         while True:
             response = self.call("scan", **params)
             items.extend(response.get("Items", []))
@@ -340,6 +341,19 @@ class DynamoStore:
             if "LastEvaluatedKey" not in response:
                 return items
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # TraceReader: an operator's lookup; it scans the outbox (7 days of events, TTL) -------
+    def events_naming(self, text: str) -> list[OutboxRecord]:
+        items = self.scan_all(
+            self.tables.outbox,
+            FilterExpression="contains(detail, :t)",
+            ExpressionAttributeValues={":t": _s(text)},
+        )
+        return [OutboxRecord(_event_from_item(i), "pending" not in i) for i in items]
+
+    def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
+        item = self.get_item(self.tables.processed, {"consumer": _s(consumer), "event_id": _s(event_id)})
+        return None if item is None else _inbox_record(item)
 
     def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
         """Not one snapshot: tables are read one after another, so run it on a quiet store
@@ -375,15 +389,7 @@ class DynamoStore:
             products=[_product_from_item(i) for i in self.scan_all(t.products, progress)],
             orders=[_order_from_item(i) for i in self.scan_all(t.orders, progress)],
             outbox=[OutboxRecord(_event_from_item(i), "pending" not in i) for i in self.scan_all(t.outbox, progress)],
-            inbox=[
-                InboxRecord(
-                    _str(i, "consumer"),
-                    _str(i, "event_id"),
-                    _str(i, "outcome") if "outcome" in i else None,
-                    datetime.fromisoformat(_str(i, "processed_at")) if "processed_at" in i else None,
-                )
-                for i in self.scan_all(t.processed, progress)
-            ],
+            inbox=[_inbox_record(i) for i in self.scan_all(t.processed, progress)],
         )
 
     # OutboxReader (local relays and tests; on AWS the outbox stream is relayed) -----
@@ -665,6 +671,15 @@ def _record_from_item(item: Item) -> IdempotencyRecord:
         result=json.loads(_str(item, "result")),
         created_at=datetime.fromisoformat(_str(item, "created_at")),
         expires_at=datetime.fromisoformat(_str(item, "expires_at")),
+    )
+
+
+def _inbox_record(item: Item) -> InboxRecord:
+    return InboxRecord(
+        _str(item, "consumer"),
+        _str(item, "event_id"),
+        _str(item, "outcome") if "outcome" in item else None,
+        datetime.fromisoformat(_str(item, "processed_at")) if "processed_at" in item else None,
     )
 
 

@@ -100,6 +100,16 @@ class InMemoryStore:
         with self.lock:
             return sorted(((k, v) for k, v in self.tables[table].items() if predicate(k, v)), key=lambda kv: kv[0])
 
+    # TraceReader ------------------------------------------------------------------------
+    def events_naming(self, text: str) -> list[OutboxRecord]:
+        with self.lock:
+            return [OutboxRecord(e, e.event_id in self.published) for e in self.outbox if _names(e, text)]
+
+    def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
+        with self.lock:
+            found: _Handled | None = self.tables["inbox"].get((consumer, event_id))
+        return None if found is None else InboxRecord(consumer, event_id, found.outcome, found.at)
+
     # AuditReader: one consistent snapshot, taken under the lock -----------------------
     def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
         with self.lock:
@@ -449,6 +459,10 @@ class _Outbox(_Repo):
             stage.new_events.append(event)
 
         self._uow.buffer(op)
+
+
+def _names(event: DomainEvent, text: str) -> bool:
+    return text in (event.event_id, event.correlation_id) or text in event.payload.values()
 
 
 def _int_position(position: str, size: int) -> int:

@@ -222,6 +222,24 @@ class SqliteStore:
                 connection.execute("ROLLBACK")
                 raise
 
+    def events_naming(self, text: str) -> list[OutboxRecord]:
+        """A scan of the outbox (an operator's lookup, not a hot path); the payload match is textual."""
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.connection() as connection:
+            rows = connection.execute(
+                "SELECT * FROM outbox WHERE event_id = ? OR correlation_id = ? OR payload LIKE ? ESCAPE '\\'"
+                " ORDER BY seq",
+                (text, text, like),
+            ).fetchall()
+        return [OutboxRecord(_event(r), r["published_at"] is not None) for r in rows]
+
+    def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
+        with self.connection() as connection:
+            row = connection.execute(
+                "SELECT * FROM inbox WHERE consumer = ? AND event_id = ?", (consumer, event_id)
+            ).fetchone()
+        return None if row is None else _inbox_record(row)
+
     def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
         """Every table in one read transaction: a consistent snapshot, while writers go on (WAL)."""
         snapshot = AuditSnapshot()
@@ -254,15 +272,7 @@ class SqliteStore:
                     OutboxRecord(_event(r), r["published_at"] is not None)
                     for r in rows("outbox", "SELECT * FROM outbox ORDER BY seq")
                 ]
-                snapshot.inbox = [
-                    InboxRecord(
-                        r["consumer"],
-                        r["event_id"],
-                        r["outcome"],
-                        None if r["processed_at"] is None else datetime.fromisoformat(r["processed_at"]),
-                    )
-                    for r in rows("inbox", "SELECT * FROM inbox")
-                ]
+                snapshot.inbox = [_inbox_record(r) for r in rows("inbox", "SELECT * FROM inbox")]
             finally:
                 connection.execute("COMMIT")
         return snapshot
@@ -794,6 +804,13 @@ def _order_row(order: Order) -> dict[str, Any]:
     data["created_at"] = utc_text(order.created_at)
     data["updated_at"] = utc_text(order.updated_at)
     return data
+
+
+def _inbox_record(row: sqlite3.Row) -> InboxRecord:
+    at = row["processed_at"]
+    return InboxRecord(
+        row["consumer"], row["event_id"], row["outcome"], None if at is None else datetime.fromisoformat(at)
+    )
 
 
 def _event(row: sqlite3.Row) -> DomainEvent:
