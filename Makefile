@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench clean
+.PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench simulate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
+
+# The deterministic whole-system simulation: 20 seeds on each local backend (CI runs a smaller fixed budget).
+simulate: $(STAMP)
+	$(BIN)/centli simulate --seed 1 --seeds $${SEEDS:-20} --steps $${STEPS:-200} --backend memory --backend sqlite
 
 # Re-pin every dependency to what is installed now (after changing pyproject.toml).
 lock: $(STAMP)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from centli.domain.idempotency import (
 )
 from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer, payment_concept
 from centli.domain.money import DEFAULT_CURRENCY, Money, parse_amount, parse_currency
+from centli.domain.planted import PLANTED
 from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, optional_text, page_size, require_id
 from centli.ports.clock import Clock, IdGenerator
 from centli.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -232,9 +233,25 @@ class BankingService:
             try:
                 uow.commit()
             except DuplicateIdempotencyKey as duplicate:
+                if PLANTED.replay_after_crash_commits_again and (cmd.user_id, key) in PLANTED.crashed_keys:
+                    return self._planted_commit_again(transfer, limits.daily_total)
                 return Transfer.from_dict(replay(duplicate.existing, CREATE_TRANSFER, fp))
+            except Exception:
+                if PLANTED.replay_after_crash_commits_again:
+                    PLANTED.crashed_keys.add((cmd.user_id, key))
+                raise
         log.info("transfer completed", extra={"transfer_id": transfer.transfer_id})
         return transfer
+
+    def _planted_commit_again(self, transfer: Transfer, daily_total: Money) -> Transfer:
+        """Planted bug 1 (centli.domain.planted): "my last attempt crashed, so it must not have
+        committed": the transfer is posted again under a new id, past the idempotency record."""
+        again = replace(transfer, transfer_id=self._ids.new_id("trf"), created_at=self._clock.now())
+        with self._uow() as uow:
+            uow.limits.add(again.user_id, self._policy.business_day(again.created_at), again.amount, daily_total)
+            uow.ledger.post(again)
+            uow.commit()
+        return again
 
     # purchase saga: payment ---------------------------------------------------
     def pay_for_order(self, event: DomainEvent) -> None:
@@ -324,6 +341,14 @@ class BankingService:
         """
         order_id = str(order_facts["order_id"])
         now = self._clock.now()
+        if PLANTED.sweeper_voids_without_fence:
+            # Planted bug 2 (centli.domain.planted): check, then act, with no claim between them.
+            with self._uow() as uow:
+                if uow.idempotency.get(user_id, order_payment_key(order_id)) is None:
+                    payload = {**order_facts, "reason": "TIMEOUT", "swept": True}
+                    uow.outbox.add(self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, payload))
+                    uow.commit()
+                    return True
         with self._uow() as uow:
             void = self._new_event(
                 ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": "TIMEOUT", "swept": True}

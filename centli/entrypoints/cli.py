@@ -30,6 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     trace = commands.add_parser("trace", help="the saga's timeline for an order, transfer or correlation id")
     trace.add_argument("id", help="an order id, transfer id, event id or correlation id")
     trace.add_argument("--json", action="store_true", help="the timeline as JSON")
+    sim = commands.add_parser("simulate", help="the deterministic whole-system simulation (memory and SQLite)")
+    sim.add_argument("--seed", type=int, default=1, help="the first seed (default 1)")
+    sim.add_argument("--seeds", type=int, default=1, help="how many seeds from --seed (default 1)")
+    sim.add_argument("--steps", type=int, default=200, help="steps per seed (default 200)")
+    sim.add_argument(
+        "--backend", action="append", choices=["memory", "sqlite"], help="repeat for both (default memory)"
+    )
+    sim.add_argument("--faults", default="default", help="'default', 'all' (adds clock skew) or a comma list")
+    sim.add_argument("--plant", action="append", default=[], help=argparse.SUPPRESS)  # test-only bugs
+    sim.add_argument("--verbose", action="store_true", help="print every step of each run")
     serve = commands.add_parser("serve", help="the local server: the action groups over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080)
@@ -57,6 +67,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from centli.entrypoints.commands import trace_command
 
         return trace_command(args.id, as_json=args.json)
+    if args.command == "simulate":
+        from centli.entrypoints import simulate
+
+        if args.steps < 1 or args.seeds < 1:
+            parser.error("--steps and --seeds must be at least 1")
+        if args.faults == "default":
+            faults = simulate.DEFAULT_FAULTS
+        elif args.faults == "all":
+            faults = frozenset(simulate.ALL_FAULTS)
+        else:
+            faults = frozenset(f for f in args.faults.split(",") if f)
+            if not faults <= set(simulate.ALL_FAULTS):
+                parser.error(f"--faults: known faults are {', '.join(simulate.ALL_FAULTS)}")
+        from centli.domain.planted import BUG_NAMES
+
+        if not set(args.plant) <= set(BUG_NAMES):
+            parser.error(f"--plant: one of {', '.join(BUG_NAMES)}")
+        return simulate.simulate_command(
+            args.seed, args.seeds, args.steps, args.backend or ["memory"], faults, args.plant, verbose=args.verbose
+        )
     if args.command == "serve":
         from centli.entrypoints.local_server import serve as run_server
 
