@@ -35,6 +35,10 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
+# Every benchmark in bench/, side by side, into BENCHMARKS.md (QUICK=1 for a smoke run).
+bench: $(STAMP)
+	PYTHONPATH=. $(BIN)/python bench/run_all.py $(if $(QUICK),--quick,)
+
 # The deterministic whole-system simulation: 20 seeds on each local backend (CI runs a smaller fixed budget).
 simulate: $(STAMP)
 	$(BIN)/centli simulate --seed 1 --seeds $${SEEDS:-20} --steps $${STEPS:-200} --backend memory --backend sqlite

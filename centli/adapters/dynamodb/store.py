@@ -75,7 +75,6 @@ from centli.adapters.aws_clients import make_client
 from centli.adapters.buffered import BufferedUnitOfWork
 from centli.adapters.dynamodb.schema import PENDING_ORDERS_INDEX, PENDING_OUTBOX_INDEX, TableNames
 from centli.adapters.resilience import CircuitBreaker, retry_with_jitter
-from centli.domain.audit import AccountLedger, AuditSnapshot, InboxRecord, OutboxRecord
 from centli.domain.catalog import Product, fold
 from centli.domain.errors import (
     AccountNotFound,
@@ -101,15 +100,18 @@ from centli.domain.ledger import (
     Transfer,
     describe_entry,
 )
-from centli.domain.loading import BankData, LoadReport, Progress
 from centli.domain.money import Money
 from centli.domain.orders import Order
-from centli.ports.audit import ReadProgress
 from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
+
+    # Loading, audit and trace are operator paths: a Lambda's cold start does not import them.
+    from centli.domain.audit import AuditSnapshot, InboxRecord, OutboxRecord
+    from centli.domain.loading import BankData, LoadReport, Progress
+    from centli.ports.audit import ReadProgress
 
 Item = dict[str, Any]
 Reason = dict[str, Any]
@@ -344,6 +346,8 @@ class DynamoStore:
 
     # TraceReader: an operator's lookup; it scans the outbox (7 days of events, TTL) -------
     def events_naming(self, text: str) -> list[OutboxRecord]:
+        from centli.domain.audit import OutboxRecord
+
         items = self.scan_all(
             self.tables.outbox,
             FilterExpression="contains(detail, :t)",
@@ -358,6 +362,7 @@ class DynamoStore:
     def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
         """Not one snapshot: tables are read one after another, so run it on a quiet store
         (a write landing between two tables' reads can show as a finding; a re-run tells)."""
+        from centli.domain.audit import AccountLedger, AuditSnapshot, OutboxRecord
         t = self.tables
         partitions: dict[str, list[Item]] = {}
         heads: dict[str, int] = {}
@@ -463,6 +468,8 @@ class DynamoStore:
                     progress(done, total)
         if progress is not None and not new:
             progress(done, total)
+        from centli.domain.loading import LoadReport
+
         return LoadReport(len(data.accounts), len(data.beneficiaries), len(data.products))
 
     def _stored(self, keys: list[tuple[str, Item]]) -> dict[tuple[str, str], Item]:
@@ -675,6 +682,8 @@ def _record_from_item(item: Item) -> IdempotencyRecord:
 
 
 def _inbox_record(item: Item) -> InboxRecord:
+    from centli.domain.audit import InboxRecord
+
     return InboxRecord(
         _str(item, "consumer"),
         _str(item, "event_id"),
