@@ -282,7 +282,10 @@ def _idempotency(snapshot: AuditSnapshot, now: datetime) -> Iterator[Finding]:
     window_start = now - IDEMPOTENCY_WINDOW
     for transfer in sorted(snapshot.transfers, key=lambda t: t.transfer_id):
         # Payments are fenced for good; a customer's transfer by its key while that record lives.
-        if transfer.kind == "TRANSFER" and transfer.created_at <= window_start:
+        # Any other kind (say, a settlement the sweeper makes) is keyed by something else.
+        if transfer.kind not in ("TRANSFER", "PURCHASE_PAYMENT") or (
+            transfer.kind == "TRANSFER" and transfer.created_at <= window_start
+        ):
             continue
         if ("transfer", transfer.transfer_id) not in pointed:
             yield Finding(
