@@ -71,6 +71,11 @@ def user_ref(user_id: object) -> str | None:
     """
     if not isinstance(user_id, str) or not user_id:
         return None
+    return _pseudonym(user_id)
+
+
+@functools.lru_cache(maxsize=1024)  # a warm function sees the same few customers again and again
+def _pseudonym(user_id: str) -> str:
     return hmac.new(_pseudonym_key(), b"centli-user\x00" + user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
 

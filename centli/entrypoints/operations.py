@@ -705,8 +705,10 @@ def body_size(body: dict[str, Any]) -> int:
 def fit(op: Operation, request: Request, run: Callable[[Request], dict[str, Any]]) -> dict[str, Any]:
     """Run ``op``; when the body passes the cap, ask for smaller pages or drop items (never cut JSON)."""
     body = run(request)
-    if body_size(body) <= MAX_BODY_BYTES or op.write or op.list_field is None:
-        return _checked(body)
+    if body_size(body) <= MAX_BODY_BYTES:
+        return body  # the common case: measured once
+    if op.write or op.list_field is None:
+        raise ResponseTooLarge()
     items: list[Any] = body[op.list_field]
     if op.paged:
         size = len(items)
