@@ -42,8 +42,10 @@ class Application:
         return 0 if self.relay is None else self.relay.drain()
 
     def sweep(self) -> int:
-        """Compensate purchases stuck past the timeout, then deliver what that produced."""
+        """Compensate purchases stuck past the timeout, settle sellers' clearing accounts, then deliver
+        what that produced; returns how many stuck payments were voided."""
         voided = self.marketplace.sweep_stuck_orders(self.banking)
+        self.marketplace.settle_sales(self.banking)
         self.settle()
         return voided
 

@@ -37,6 +37,7 @@ from centli.domain.idempotency import IDEMPOTENCY_WINDOW, IdempotencyRecord
 from centli.domain.ledger import Account, AccountRef, LedgerEntry, Transfer, order_of_payment
 from centli.domain.marketplace import CREATE_PURCHASE
 from centli.domain.orders import Order
+from centli.domain.settlement import SETTLEMENT_OPERATION, seller_of
 
 #: An event pending longer than this is a finding (the sweeper republishes after 5 minutes).
 DEFAULT_STALE_AFTER = timedelta(minutes=15)
@@ -99,7 +100,8 @@ def no_clearing_accounts(_: AccountRef) -> AccountRef | None:
 @dataclass(frozen=True, slots=True)
 class AuditOptions:
     stale_after: timedelta = DEFAULT_STALE_AFTER
-    clearing_owner: ClearingOwner = no_clearing_accounts
+    #: Merchant settlement's clearing accounts (centli.domain.settlement): the seller's money in transit.
+    clearing_owner: ClearingOwner = seller_of
 
 
 @dataclass
@@ -260,7 +262,7 @@ def _idempotency(snapshot: AuditSnapshot, now: datetime) -> Iterator[Finding]:
         result = record.result
         target: tuple[str, str] | None = None
         exists = True
-        if record.operation == CREATE_TRANSFER:
+        if record.operation in (CREATE_TRANSFER, SETTLEMENT_OPERATION):
             target = ("transfer", str(result.get("transfer_id")))
             exists = (record.user_id, target[1]) in transfers
         elif record.operation == CREATE_PURCHASE:
@@ -281,10 +283,9 @@ def _idempotency(snapshot: AuditSnapshot, now: datetime) -> Iterator[Finding]:
             )
     window_start = now - IDEMPOTENCY_WINDOW
     for transfer in sorted(snapshot.transfers, key=lambda t: t.transfer_id):
-        # Payments are fenced for good; a customer's transfer by its key while that record lives.
-        # Any other kind (say, a settlement the sweeper makes) is keyed by something else.
-        if transfer.kind not in ("TRANSFER", "PURCHASE_PAYMENT") or (
-            transfer.kind == "TRANSFER" and transfer.created_at <= window_start
+        # Payments are fenced for good; a customer's transfer or a settlement by its key while that record lives.
+        if transfer.kind not in ("TRANSFER", "PURCHASE_PAYMENT", "SETTLEMENT") or (
+            transfer.kind != "PURCHASE_PAYMENT" and transfer.created_at <= window_start
         ):
             continue
         if ("transfer", transfer.transfer_id) not in pointed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from centli.domain.errors import (
     AccountNotFound,
     BeneficiaryNotFound,
     CurrencyMismatch,
+    DependencyUnavailable,
     DomainError,
     IdempotencyConflict,
     InsufficientFunds,
@@ -29,10 +31,17 @@ from centli.domain.idempotency import (
     new_record,
     validate_key,
 )
-from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer, payment_concept
+from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer, last4, payment_concept
 from centli.domain.money import DEFAULT_CURRENCY, Money, parse_amount, parse_currency
 from centli.domain.planted import PLANTED
 from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, optional_text, page_size, require_id
+from centli.domain.settlement import (
+    SETTLEMENT_CONCEPT,
+    SETTLEMENT_OPERATION,
+    clearing_accounts,
+    clearing_for_order,
+    settlement_key,
+)
 from centli.ports.clock import Clock, IdGenerator
 from centli.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
@@ -269,7 +278,8 @@ class BankingService:
             transfer_id=self._ids.new_id("trf"),
             user_id=event.user_id,
             from_account_id=str(p["account_id"]),
-            to=AccountRef(str(p["seller_user_id"]), str(p["seller_account_id"])),
+            # Merchant settlement: one of the seller's clearing accounts, never the seller's hot account.
+            to=clearing_for_order(AccountRef(str(p["seller_user_id"]), str(p["seller_account_id"])), order_id),
             amount=amount,
             concept=payment_concept(order_id),
             created_at=now,
@@ -371,6 +381,57 @@ class BankingService:
             uow.commit()
         log.warning("stuck order's payment decision re-published", extra={"order_id": order_id})
         return False
+
+    # merchant settlement ------------------------------------------------------
+    def settle_clearing_accounts(self, sellers: Iterable[AccountRef]) -> int:
+        """Move every clearing account's balance into its seller's account ("Liquidación de ventas").
+
+        One transfer per clearing account holding money, fenced by an idempotency
+        record per account and minute, so overlapping sweeper runs settle once.
+        A clearing account that cannot be settled now (a concurrent run, a
+        conflict, a missing account) is skipped and settled on a later run.
+        Returns the number of settlement transfers made.
+        """
+        settled = 0
+        for seller in sellers:
+            with self._uow() as uow:
+                holding = [a for a in uow.accounts.get_many(clearing_accounts(seller)) if a.balance.minor > 0]
+            for account in holding:
+                clearing = AccountRef(account.user_id, account.account_id)
+                try:
+                    settled += self._settle_one(clearing, seller, account.balance)
+                except DependencyUnavailable:
+                    raise
+                except DomainError as skipped:
+                    log.warning(
+                        "clearing account not settled",
+                        extra={"account_last4": last4(clearing.account_id), "reason": skipped.code},
+                    )
+        return settled
+
+    def _settle_one(self, clearing: AccountRef, seller: AccountRef, amount: Money) -> int:
+        """One settlement transfer of ``amount`` (read just before; if it shrank meanwhile, InsufficientFunds)."""
+        now = self._clock.now()
+        transfer = Transfer(
+            transfer_id=self._ids.new_id("trf"),
+            user_id=clearing.user_id,
+            from_account_id=clearing.account_id,
+            to=seller,
+            amount=amount,
+            concept=SETTLEMENT_CONCEPT,
+            created_at=now,
+            kind="SETTLEMENT",
+        )
+        key = settlement_key(clearing, now)
+        fp = fingerprint(SETTLEMENT_OPERATION, {"account_id": clearing.account_id, "key": key})
+        with self._uow() as uow:
+            uow.idempotency.claim(new_record(clearing.user_id, key, SETTLEMENT_OPERATION, fp, transfer.to_dict(), now))
+            uow.ledger.post(transfer)
+            try:
+                uow.commit()
+            except DuplicateIdempotencyKey:
+                return 0  # another run settled this account in this minute
+        return 1
 
 
 def _order_facts(payload: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from typing import Any, Literal
 from centli.domain.money import Money
 
 Direction = Literal["CREDIT", "DEBIT"]
-TransferKind = Literal["TRANSFER", "PURCHASE_PAYMENT"]
+TransferKind = Literal["TRANSFER", "PURCHASE_PAYMENT", "SETTLEMENT"]
+_KINDS: tuple[TransferKind, ...] = ("TRANSFER", "PURCHASE_PAYMENT", "SETTLEMENT")
 OPENING_DESCRIPTION = "Saldo inicial"
 _PAYMENT_PREFIX = "Compra "
 
@@ -106,7 +107,7 @@ class Transfer:
             amount=Money(int(data["amount_minor"]), str(data["currency"])),
             concept=str(data["concept"]),
             created_at=datetime.fromisoformat(str(data["created_at"])),
-            kind="PURCHASE_PAYMENT" if data.get("kind") == "PURCHASE_PAYMENT" else "TRANSFER",
+            kind=next((k for k in _KINDS if k == data.get("kind")), "TRANSFER"),
             beneficiary_id=None if data.get("beneficiary_id") is None else str(data["beneficiary_id"]),
             status=str(data.get("status", "COMPLETED")),
         )

@@ -16,6 +16,7 @@ from centli.domain.errors import InvalidInput
 from centli.domain.ledger import AccountRef, Beneficiary, NewAccount
 from centli.domain.money import Money
 from centli.domain.policy import require_id
+from centli.domain.settlement import clearing_openings, is_clearing
 from centli.ports.unit_of_work import UnitOfWorkFactory
 
 #: Called with (records written so far, records in all).
@@ -28,6 +29,11 @@ class BankData:
     accounts: list[NewAccount]
     beneficiaries: list[Beneficiary]
     products: list[Product]
+
+    def report(self) -> LoadReport:
+        """What was loaded, as the customer's file counts it (clearing accounts are not in the file)."""
+        customer_accounts = sum(not is_clearing(a.account_id) for a in self.accounts)
+        return LoadReport(customer_accounts, len(self.beneficiaries), len(self.products))
 
     @property
     def size(self) -> int:
@@ -95,6 +101,11 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
                 seller=AccountRef(owners[seller_account], seller_account),
             )
         )
+    # Every seller account gets its clearing accounts (merchant settlement), opened like any other account.
+    currencies = {a.account_id: a.opening_balance.currency for a in accounts}
+    sellers = dict.fromkeys(p.seller for p in products)
+    for seller in sellers:
+        accounts.extend(clearing_openings(seller, currencies[seller.account_id], opened_at))
     return BankData(users, accounts, beneficiaries, products)
 
 
@@ -115,7 +126,7 @@ def load_through_unit_of_work(
             work.commit()
         if progress is not None:
             progress(min(start + chunk, len(records)), len(records))
-    return LoadReport(len(data.accounts), len(data.beneficiaries), len(data.products))
+    return data.report()
 
 
 def _records(document: Mapping[str, Any], name: str) -> list[dict[str, Any]]:

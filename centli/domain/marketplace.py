@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from centli.domain import events as ev
@@ -12,6 +13,7 @@ from centli.domain.catalog import Product
 from centli.domain.cursor import CursorCodec
 from centli.domain.errors import (
     ConcurrencyConflict,
+    DependencyUnavailable,
     DomainError,
     InvalidInput,
     LimitExceeded,
@@ -20,8 +22,10 @@ from centli.domain.errors import (
 )
 from centli.domain.events import DomainEvent, EventAlreadyProcessed
 from centli.domain.idempotency import DuplicateIdempotencyKey, fingerprint, new_record, validate_key
+from centli.domain.ledger import AccountRef
 from centli.domain.orders import Order
 from centli.domain.policy import (
+    MAX_PAGE_SIZE,
     MAX_PURCHASE_QUANTITY,
     MAX_QUERY_LENGTH,
     BankPolicy,
@@ -254,18 +258,60 @@ class MarketplaceService:
                         raise
                     log.info("order changed concurrently; retrying", extra={"order_id": order_id})
 
-    def sweep_stuck_orders(self, banking: BankingService, limit: int = 100) -> int:
-        """Settle PENDING orders older than the policy's timeout; returns how many payments were voided.
+    def sweep_stuck_orders(self, banking: BankingService, limit: int = 100, pages: int = 10) -> int:
+        """Settle PENDING orders past the policy's timeout; returns how many payments were voided.
 
         Each stuck order's payment is voided, or, when it was already decided,
         that decision is published again so the order settles accordingly.
+        Orders come oldest ``sweep_time`` first, ``limit`` a page, up to
+        ``pages`` pages a run. Before acting on an order the sweeper backs it
+        off (its ``sweep_time`` moves later, doubling each time), so an order
+        that keeps failing gives way to the others, and one order's failure
+        never stops the run.
         """
-        cutoff = self._clock.now() - self._policy.purchase_timeout
-        with self._uow() as uow:
-            stuck = uow.orders.list_pending_before(cutoff, limit)
+        timeout = self._policy.purchase_timeout
         voided = 0
-        for order in stuck:
-            if banking.resolve_stuck_order(order.user_id, order_facts(order), order.correlation_id):
-                voided += 1
-                log.warning("stuck order voided", extra={"order_id": order.order_id})
+        for _ in range(pages):
+            now = self._clock.now()
+            with self._uow() as uow:
+                stuck = uow.orders.list_pending_before(now - timeout, limit)
+            for order in stuck:
+                try:
+                    voided += self._sweep_one(banking, order, now, timeout)
+                except DependencyUnavailable:
+                    raise
+                except Exception:
+                    log.exception("stuck order not settled", extra={"order_id": order.order_id})
+            if len(stuck) < limit:
+                break
         return voided
+
+    def _sweep_one(self, banking: BankingService, order: Order, now: datetime, timeout: timedelta) -> int:
+        with self._uow() as uow:
+            uow.orders.update(order.backed_off(now, timeout))
+            try:
+                uow.commit()
+            except ConcurrencyConflict:
+                return 0  # it changed meanwhile (settled, or another sweeper has it)
+        if order.sweep_attempts:
+            log.warning("stuck order swept again", extra={"order_id": order.order_id, "attempt": order.sweep_attempts})
+        if banking.resolve_stuck_order(order.user_id, order_facts(order), order.correlation_id):
+            log.warning("stuck order voided", extra={"order_id": order.order_id})
+            return 1
+        return 0
+
+    def sellers(self) -> list[AccountRef]:
+        """Every seller account named by the catalog (whose clearing accounts the sweeper settles)."""
+        found: dict[AccountRef, None] = {}
+        position: str | None = None
+        while True:
+            with self._uow() as uow:
+                page = uow.products.search(None, None, MAX_PAGE_SIZE, position)
+            found.update(dict.fromkeys(p.seller for p in page.items))
+            if page.next_position is None:
+                return list(found)
+            position = page.next_position
+
+    def settle_sales(self, banking: BankingService) -> int:
+        """Merchant settlement: every seller's clearing accounts into the seller's account."""
+        return banking.settle_clearing_accounts(self.sellers())

@@ -7,7 +7,7 @@ only while the stored version is still the one it was read at.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from centli.domain.errors import InvalidOrderState
@@ -15,6 +15,8 @@ from centli.domain.ledger import AccountRef
 from centli.domain.money import Money
 
 OrderStatus = Literal["PENDING", "CONFIRMED", "CANCELLED"]
+#: The longest the sweeper waits before acting on a stuck order again.
+MAX_SWEEP_BACKOFF = timedelta(hours=6)
 _ALLOWED: dict[str, frozenset[str]] = {
     "PENDING": frozenset({"CONFIRMED", "CANCELLED"}),
     "CONFIRMED": frozenset(),
@@ -38,6 +40,24 @@ class Order:
     correlation_id: str
     cancel_reason: str | None = None
     payment_transfer_id: str | None = None
+    #: When the sweeper's timeout counts from: ``created_at`` until the sweeper acts on the
+    #: order, then pushed later each time (backoff), so an order that keeps failing waits its
+    #: turn behind the others instead of starving them.
+    sweep_from: datetime | None = None
+    sweep_attempts: int = 0
+
+    @property
+    def sweep_time(self) -> datetime:
+        return self.created_at if self.sweep_from is None else self.sweep_from
+
+    def backed_off(self, now: datetime, timeout: timedelta) -> Order:
+        """The order after the sweeper acted on it: next due ``timeout * 2**attempts`` from now (capped)."""
+        attempts = self.sweep_attempts + 1
+        wait = min(timeout * 2 ** (attempts - 1), MAX_SWEEP_BACKOFF)
+        # Stored as "when the timeout counts from", so the sweeper's one query (sweep_time < now - timeout) finds it.
+        return replace(
+            self, version=self.version + 1, sweep_attempts=attempts, sweep_from=now + wait - timeout, updated_at=now
+        )
 
     def _move(self, status: OrderStatus, at: datetime, **changes: Any) -> Order:
         if status not in _ALLOWED[self.status]:
@@ -68,6 +88,8 @@ class Order:
             "correlation_id": self.correlation_id,
             "cancel_reason": self.cancel_reason,
             "payment_transfer_id": self.payment_transfer_id,
+            "sweep_from": None if self.sweep_from is None else self.sweep_from.isoformat(),
+            "sweep_attempts": self.sweep_attempts,
         }
 
     @classmethod
@@ -90,4 +112,14 @@ class Order:
             correlation_id=str(data["correlation_id"]),
             cancel_reason=None if data.get("cancel_reason") is None else str(data["cancel_reason"]),
             payment_transfer_id=(None if data.get("payment_transfer_id") is None else str(data["payment_transfer_id"])),
+            sweep_from=_sweep_from(data),
+            sweep_attempts=int(data.get("sweep_attempts") or 0),
         )
+
+
+def _sweep_from(data: dict[str, Any]) -> datetime | None:
+    """None while it equals ``created_at`` (stores that always keep a value give the same order back)."""
+    if data.get("sweep_from") is None:
+        return None
+    value = datetime.fromisoformat(str(data["sweep_from"]))
+    return None if value == datetime.fromisoformat(str(data["created_at"])) else value

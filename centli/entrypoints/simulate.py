@@ -10,7 +10,8 @@ One ``random.Random(seed)`` drives everything, single-threaded:
   spent), a relay crash, a failed, partial, duplicated, reordered or late
   publish, and (``--faults all``) clock skew;
 - a clock the simulation owns, and a scheduler that runs the relay, late
-  deliveries, dead-letter redrives and the sweeper as steps, in place of the
+  deliveries, dead-letter redrives and the sweeper (stuck orders, then the
+  settlement of sellers' clearing accounts) as steps, in place of the
   background threads.
 
 After every step the oracle checks what was acknowledged (every acknowledged
@@ -139,7 +140,7 @@ class SimPublisher:
             batch, lost = batch[:half], batch[half:]
         if mode == "reorder":
             self.rng.shuffle(batch)
-        if mode == "late":  # accepted now, delivered at a later step
+        if mode == "late" and batch:  # accepted now, delivered at a later step
             self.in_flight.append(batch.pop(self.rng.randrange(len(batch))))
         failed = [event for event in batch if not self._deliver(event)]
         if mode == "duplicate":
@@ -495,9 +496,10 @@ class Simulation:
     def sweep(self) -> str:
         try:
             voided = self.app.marketplace.sweep_stuck_orders(self.app.banking)
+            settled = self.app.marketplace.settle_sales(self.app.banking)
         except (SimulatedCrash, DomainError) as error:
             return f"sweeper failed: {type(error).__name__}"
-        return f"{voided} voided"
+        return f"{voided} voided, {settled} clearing accounts settled"
 
     def advance_small(self) -> str:
         self.base_clock.advance(timedelta(seconds=self.rng.randint(1, 120)))
@@ -519,6 +521,7 @@ class Simulation:
             self.relay.drain()
             self.base_clock.advance(self.policy.purchase_timeout + timedelta(seconds=1))
             self.app.marketplace.sweep_stuck_orders(self.app.banking)
+            self.app.marketplace.settle_sales(self.app.banking)
             self.relay.drain()
             if not self.publisher.in_flight and not self.relay.dead_letters and not self.store.pending(1):
                 break

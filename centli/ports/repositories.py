@@ -8,6 +8,7 @@ raises the domain error named in its docstring and nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -15,7 +16,7 @@ from typing import Generic, Protocol, TypeVar
 from centli.domain.catalog import Product
 from centli.domain.events import DomainEvent
 from centli.domain.idempotency import IdempotencyRecord
-from centli.domain.ledger import Account, Beneficiary, LedgerEntry, NewAccount, Transfer
+from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, NewAccount, Transfer
 from centli.domain.money import Money
 from centli.domain.orders import Order
 
@@ -34,6 +35,10 @@ class AccountRepository(Protocol):
     def list_for_user(self, user_id: str) -> list[Account]: ...
 
     def get(self, user_id: str, account_id: str) -> Account | None: ...
+
+    def get_many(self, refs: Sequence[AccountRef]) -> list[Account]:
+        """The accounts that exist among ``refs`` (in no particular order): consistent reads, batched."""
+        ...
 
     def open(self, account: NewAccount) -> None:
         """Write intent: create the account and its opening entry, unless it already exists (then no-op)."""
@@ -128,7 +133,8 @@ class OrderRepository(Protocol):
         ...
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
-        """PENDING orders created before ``cutoff`` (for the sweeper), oldest first."""
+        """PENDING orders whose ``sweep_time`` is before ``cutoff`` (for the sweeper), oldest
+        ``sweep_time`` first, ties by order id."""
         ...
 
     def add(self, order: Order) -> None:

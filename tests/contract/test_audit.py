@@ -159,7 +159,9 @@ def test_a_healthy_store_is_clean(scenario: Scenario) -> None:
     assert report.findings == []
     assert report.clean
     assert report.summary["orders"] == {"CANCELLED": 2, "CONFIRMED": 1}
-    assert report.summary["transfers"] == 3  # two customer transfers and one payment
+    # Two customer transfers, one payment into a clearing account, and the sweeper's settlement of it.
+    assert report.summary["transfers"] == 4
+    assert report.summary["in_transit"] == {"u-shop/acc-9000": 0}  # every clearing account settled
     assert report.summary["pending_events"] == 0
 
 

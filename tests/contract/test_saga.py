@@ -6,8 +6,10 @@ import pytest
 
 from centli.domain.banking import CreateTransfer
 from centli.domain.errors import OutOfStock
+from centli.domain.ledger import AccountRef
 from centli.domain.marketplace import CreatePurchase
 from centli.domain.money import Money
+from centli.domain.settlement import clearing_accounts
 from tests.backends import Backend
 from tests.conftest import Bank, make_bank
 
@@ -17,8 +19,12 @@ ANA = "u-ana"
 
 
 def total_money(bank: Bank) -> int:
+    """Every customer's money plus the shop's sales still in its clearing accounts."""
     users = ("u-ana", "u-luis", "u-shop")
-    return sum(a.balance.minor for u in users for a in bank.app.banking.list_accounts(u))
+    customers = sum(a.balance.minor for u in users for a in bank.app.banking.list_accounts(u))
+    with bank.backend.uow() as uow:
+        clearing = uow.accounts.get_many(clearing_accounts(AccountRef("u-shop", "acc-9000")))
+    return customers + sum(a.balance.minor for a in clearing)
 
 
 def deliver(bank: Bank) -> None:
@@ -39,6 +45,9 @@ def test_purchase_confirmed(any_backend: Backend) -> None:
     product = bank.app.marketplace.get_product("p-100")
     assert (product.stock, product.reserved) == (8, 0)
     assert bank.app.banking.get_balance(ANA, "acc-0001").balance == Money.of("24002.00")
+    assert bank.app.banking.get_balance("u-shop", "acc-9000").balance == Money(0)  # in clearing until settled
+    assert total_money(bank) == before
+    bank.app.sweep()
     assert bank.app.banking.get_balance("u-shop", "acc-9000").balance == Money.of("998.00")
     assert total_money(bank) == before
     # A retry of the purchase answers with the same order and buys nothing more.

@@ -12,8 +12,10 @@ from centli.adapters.dynamodb.schema import TABLES, delete_tables
 from centli.adapters.memory import ManualClock, SequentialIds
 from centli.domain.application import bootstrap
 from centli.domain.banking import CreateTransfer
+from centli.domain.ledger import AccountRef
 from centli.domain.loading import BankData, parse_bank_document
 from centli.domain.policy import BankPolicy
+from centli.domain.settlement import CLEARING_ACCOUNTS, is_clearing
 from centli.entrypoints.cli import main
 from tests.backends.dynamodb import open_store
 from tests.conftest import CURSOR_SECRET
@@ -41,6 +43,11 @@ def big_bank() -> BankData:
         ],
     }  # fmt: skip
     return parse_bank_document(document, ManualClock().now())
+
+
+def batches(items: int) -> list[int]:
+    """The sizes of the BatchWriteItem requests that write ``items`` items, 25 at most each."""
+    return [25] * (items // 25) + ([items % 25] if items % 25 else [])
 
 
 class Recorder:
@@ -92,12 +99,16 @@ def test_load_batches_25_items_reports_progress_and_is_idempotent(recorded: tupl
     assert (report.accounts, report.beneficiaries, report.products) == (2 * USERS, USERS, 5)
     writes = [p for name, p in client.calls if name == "batch_write_item"]
     sizes = [sum(len(v) for v in p["RequestItems"].values()) for p in writes]
-    # First every account's ledger head and opening entry (48 items), then the account rows,
-    # beneficiaries and products (24 + 12 + 5): full batches except the last of each phase.
-    assert sizes == [25, 23, 25, 16]
-    ledger_first = {t for p in writes[:2] for t in p["RequestItems"]}
+    # The customers' 24 accounts plus the seller account's clearing accounts (merchant settlement).
+    accounts = 2 * USERS + CLEARING_ACCOUNTS
+    assert len(data.accounts) == accounts
+    # First every account's ledger head and opening entry, then the account rows, beneficiaries
+    # and products: full batches except the last of each phase.
+    ledger = batches(2 * accounts)
+    assert sizes == ledger + batches(accounts + USERS + 5)
+    ledger_first = {t for p in writes[: len(ledger)] for t in p["RequestItems"]}
     assert ledger_first == {store.tables.transactions}
-    assert store.tables.transactions not in {t for p in writes[2:] for t in p["RequestItems"]}
+    assert store.tables.transactions not in {t for p in writes[len(ledger) :] for t in p["RequestItems"]}
     assert progress[-1] == (data.size, data.size)
     assert len(progress) == len(writes)
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)
@@ -108,7 +119,7 @@ def test_load_batches_25_items_reports_progress_and_is_idempotent(recorded: tupl
     client.calls.clear()
     store.load(data)
     assert client.count()["batch_write_item"] == 0
-    assert client.count()["batch_get_item"] == 1  # 41 keys, up to 100 a request
+    assert client.count()["batch_get_item"] == -(-(accounts + USERS + 5) // 100)  # up to 100 keys a request
     assert app.banking.get_balance("u-01", "acc-u-01-0").balance.to_decimal_string() == "60.00"
     history = app.banking.list_transactions("u-01", "acc-u-01-0").entries
     assert [e.balance_after.to_decimal_string() for e in history] == ["60.00", "100.00"]
@@ -119,10 +130,15 @@ def test_unprocessed_items_are_resent(recorded: tuple[DynamoStore, Recorder]) ->
     client.unprocess_first_write = True
     data = big_bank()
     store.load(data)
-    assert client.count()["batch_write_item"] > -(-(24 * 3 + USERS + 5) // 25)  # at least one resend
+    items = (2 * USERS + CLEARING_ACCOUNTS) * 3 + USERS + 5
+    assert client.count()["batch_write_item"] > -(-items // 25)  # at least one resend
     app = bootstrap(store.unit_of_work, ManualClock(), SequentialIds(), BankPolicy(), CURSOR_SECRET, store)
-    for account in data.accounts:
+    customers = [a for a in data.accounts if not is_clearing(a.account_id)]
+    for account in customers:
         assert app.banking.get_balance(account.user_id, account.account_id).balance.to_decimal_string() == "100.00"
+    with store.unit_of_work() as uow:
+        clearing = uow.accounts.get_many([AccountRef(a.user_id, a.account_id) for a in data.accounts])
+    assert sorted(a.balance.minor for a in clearing) == [0] * CLEARING_ACCOUNTS + [10_000] * len(customers)
     assert len(app.marketplace.search_products("u-00").products) == 5
     assert len(app.banking.list_beneficiaries("u-05")) == 1
 

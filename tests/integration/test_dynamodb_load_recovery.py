@@ -15,12 +15,14 @@ from centli.adapters.memory import ManualClock, SequentialIds
 from centli.adapters.resilience import CircuitBreaker
 from centli.domain.application import Application, bootstrap
 from centli.domain.errors import DependencyUnavailable
+from centli.domain.ledger import AccountRef
 from centli.domain.loading import BankData, parse_bank_document
 from centli.domain.policy import BankPolicy
+from centli.domain.settlement import CLEARING_ACCOUNTS, is_clearing
 from tests.backends.dynamodb import open_store
 from tests.conftest import CURSOR_SECRET
 from tests.integration.moto_server import moto_endpoint
-from tests.integration.test_dynamodb_load import USERS, big_bank
+from tests.integration.test_dynamodb_load import USERS, batches, big_bank
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +70,16 @@ def app_on(store: DynamoStore) -> Application:
     return bootstrap(store.unit_of_work, ManualClock(), SequentialIds(), BankPolicy(), CURSOR_SECRET, store)
 
 
-@pytest.mark.parametrize("failing_store", [(0, 1), (0, 4), (0, 13), (1, 7), (2, 0), (2, 3), (3, 9)], indirect=True)
+#: BatchWriteItem requests of the ledger phase (heads and opening entries, clearing accounts' included).
+LEDGER_BATCHES = len(batches(2 * (2 * USERS + CLEARING_ACCOUNTS)))
+
+
+@pytest.mark.parametrize(
+    "failing_store",
+    [(0, 1), (0, 4), (0, 13), (1, 7), (LEDGER_BATCHES - 1, 5), (LEDGER_BATCHES, 0), (LEDGER_BATCHES, 3),
+     (LEDGER_BATCHES + 1, 9)],
+    indirect=True,
+)  # fmt: skip
 def test_a_load_that_died_mid_batch_completes_on_the_next_run(failing_store: DynamoStore) -> None:
     data = big_bank()
     with pytest.raises(DependencyUnavailable):
@@ -78,7 +89,14 @@ def test_a_load_that_died_mid_batch_completes_on_the_next_run(failing_store: Dyn
     report = failing_store.load(replace(data, accounts=later))
     assert (report.accounts, report.beneficiaries, report.products) == (2 * USERS, USERS, 5)
     banking = app_on(failing_store).banking
-    for account in data.accounts:
+    clearing = [a for a in data.accounts if is_clearing(a.account_id)]
+    with failing_store.unit_of_work() as uow:
+        found = uow.accounts.get_many([AccountRef(a.user_id, a.account_id) for a in clearing])
+        assert sorted(a.account_id for a in found) == sorted(a.account_id for a in clearing)
+        for account in (clearing[0], clearing[-1]):  # one opening entry each, like any account
+            history = uow.ledger.history(account.user_id, account.account_id, 10, None).items
+            assert [(e.direction, e.amount.minor, e.balance_after.minor) for e in history] == [("CREDIT", 0, 0)]
+    for account in (a for a in data.accounts if not is_clearing(a.account_id)):
         entries = banking.list_transactions(account.user_id, account.account_id).entries
         assert [(e.description, e.balance_after.to_decimal_string()) for e in entries] == [
             (entries[0].description, "100.00")

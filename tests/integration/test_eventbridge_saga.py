@@ -30,8 +30,10 @@ from centli.domain import events as ev
 from centli.domain.application import Application
 from centli.domain.banking import CreateTransfer
 from centli.domain.events import DomainEvent
+from centli.domain.ledger import AccountRef
 from centli.domain.loading import parse_bank_document
 from centli.domain.marketplace import CreatePurchase
+from centli.domain.settlement import SETTLEMENT_CONCEPT, clearing_for_order
 from centli.entrypoints import aws_lambda
 from centli.entrypoints.settings import Settings
 from tests.backends.dynamodb import open_store
@@ -198,7 +200,7 @@ def test_a_purchase_is_confirmed_through_the_bus_and_redelivery_changes_nothing(
     order = world.app.marketplace.get_order("u-ana", order_id)
     assert order.status == "CONFIRMED"
     assert world.balance("u-ana", "acc-0001") == "24002.00"
-    assert world.balance("u-shop", "acc-9000") == "998.00"
+    assert world.balance("u-shop", "acc-9000") == "0.00"  # in one of the shop's clearing accounts until settled
     product = world.app.marketplace.get_product("p-100")
     assert (product.stock, product.reserved) == (8, 0)
     assert [e["detail-type"] for e in world.delivered] == [ev.PURCHASE_INITIATED, ev.PAYMENT_COMPLETED]
@@ -209,10 +211,15 @@ def test_a_purchase_is_confirmed_through_the_bus_and_redelivery_changes_nothing(
         aws_lambda.saga_handler(again, None)
     assert world.relay() == 0
     assert world.balance("u-ana", "acc-0001") == "24002.00"
+    assert world.balance("u-shop", "acc-9000") == "0.00"
+    # The scheduled sweeper settles the shop's clearing account into its account: one settlement credit.
+    assert aws_lambda.sweeper_handler({}, None) == 0
     assert world.balance("u-shop", "acc-9000") == "998.00"
     seller_history = world.app.banking.list_transactions("u-shop", "acc-9000").entries
-    paid = [e for e in seller_history if e.transfer_id == order.payment_transfer_id]
-    assert [(e.direction, e.amount.to_decimal_string()) for e in paid] == [("CREDIT", "998.00")]
+    settled = [(e.direction, e.amount.to_decimal_string(), e.description) for e in seller_history[:1]]
+    assert settled == [("CREDIT", "998.00", SETTLEMENT_CONCEPT)]
+    payment = world.app.banking.get_transfer("u-ana", str(order.payment_transfer_id))
+    assert payment.to == clearing_for_order(AccountRef("u-shop", "acc-9000"), order_id)
     product = world.app.marketplace.get_product("p-100")
     assert (product.stock, product.reserved) == (8, 0)
 

@@ -37,6 +37,12 @@ def build_version(path: Path, version: int) -> None:
             (OPENED,),
         )
         db.execute("INSERT INTO inbox (consumer, event_id) VALUES ('core-banking.payment', 'evt-0')")
+        db.execute(
+            "INSERT INTO orders (user_id, order_id, product_id, quantity, total_minor, currency, account_id,"
+            " seller_user_id, seller_account_id, status, version, created_at, updated_at, correlation_id)"
+            " VALUES ('u-ana', 'ord-1', 'p-1', 1, 100, 'MXN', 'acc-1', 'u-shop', 'acc-9', 'PENDING', 1, ?, ?, 'c-2')",
+            (OPENED, OPENED),
+        )
     finally:
         db.close()
 
@@ -65,12 +71,12 @@ def test_a_file_at_the_first_version_is_migrated_and_keeps_its_data(tmp_path: Pa
     path = tmp_path / "old.db"
     build_version(path, 1)  # the first released schema: every later migration runs
     assert user_version(path) == 1
-    assert "orders_pending" not in index_names(path)
+    assert not {"orders_pending", "orders_sweep"} & index_names(path)
 
     store = SqliteStore(path)
     try:
         assert user_version(path) == SCHEMA_VERSION
-        assert {"orders_pending", "outbox_pending"} <= index_names(path)
+        assert {"orders_sweep", "outbox_pending"} <= index_names(path)
         with store.unit_of_work() as uow:
             account = uow.accounts.get("u-ana", "acc-1")
             assert account is not None and account.balance == Money.of("1500.00")
@@ -83,6 +89,10 @@ def test_a_file_at_the_first_version_is_migrated_and_keeps_its_data(tmp_path: Pa
                 uow.commit()
             uow.inbox.mark_processed("core-banking.payment", "evt-2", "paid")  # the columns of versions 2 and 3
             uow.commit()
+            # A pending order from before version 3 is due by its creation time, as before.
+            [stuck] = uow.orders.list_pending_before(datetime(2026, 11, 2, tzinfo=UTC), 10)
+            assert (stuck.order_id, stuck.sweep_time, stuck.sweep_attempts) == ("ord-1", stuck.created_at, 0)
+            assert uow.orders.list_pending_before(stuck.created_at, 10) == []
         [event] = store.pending(10)
         assert (event.event_id, event.payload) == ("evt-1", {"amount": "1.00"})
     finally:
@@ -156,4 +166,4 @@ def test_concurrent_openers_of_a_new_file_migrate_it_once(tmp_path: Path) -> Non
             thread.join()
         assert errors == []
         assert user_version(path) == SCHEMA_VERSION
-        assert "orders_pending" in index_names(path)
+        assert "orders_sweep" in index_names(path)

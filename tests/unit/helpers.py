@@ -7,8 +7,10 @@ from typing import Any
 
 from centli.adapters.memory.store import InMemoryStore, all_entries
 from centli.domain.catalog import Product
-from centli.domain.ledger import LedgerEntry
+from centli.domain.ledger import AccountRef, LedgerEntry
+from centli.domain.money import Money
 from centli.domain.orders import Order
+from centli.domain.settlement import is_clearing
 
 
 def rich_bank() -> dict[str, Any]:
@@ -53,7 +55,16 @@ def opening_total(store: InMemoryStore) -> int:
 
 
 def transfer_debits(store: InMemoryStore) -> list[LedgerEntry]:
-    return [e for e in all_entries(store) if e.direction == "DEBIT"]
+    """Debits of customers' accounts (a clearing account's settlement debit moves a seller's own money)."""
+    return [e for e in all_entries(store) if e.direction == "DEBIT" and not is_clearing(e.account_id)]
+
+
+def stored_balance(store: InMemoryStore, ref: AccountRef) -> Money:
+    """Any account's balance, clearing accounts included (their ids are not valid agent input)."""
+    with store.unit_of_work() as uow:
+        found = uow.accounts.get(ref.user_id, ref.account_id)
+    assert found is not None, ref
+    return found.balance
 
 
 def assert_ledger_invariants(store: InMemoryStore) -> None:

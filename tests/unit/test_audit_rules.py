@@ -89,3 +89,13 @@ def test_clearing_accounts_count_as_the_sellers_money_in_transit(healthy: tuple[
     snapshot.ledgers.append(AccountLedger(replace(shop_ledger.account, account_id=clearing.account_id), []))
     report = audit(snapshot, scenario.bank.clock.now(), options)
     assert report.summary["in_transit"] == {"u-shop/acc-9000": shop_ledger.account.balance.minor}
+
+
+def test_the_audit_knows_merchant_settlements_clearing_accounts() -> None:
+    from centli.domain.settlement import clearing_account, seller_of
+
+    seller = AccountRef("u-shop", "acc-9000")
+    assert seller_of(clearing_account(seller, 7)) == seller
+    assert seller_of(seller) is None
+    assert seller_of(AccountRef("u-shop~clr001", "acc-9000~clr002")) is None  # not one clearing account
+    assert AuditOptions().clearing_owner is seller_of

@@ -18,12 +18,14 @@ from centli.domain.errors import (
     OutOfStock,
 )
 from centli.domain.events import DomainEvent
+from centli.domain.ledger import AccountRef
 from centli.domain.marketplace import CreatePurchase
 from centli.domain.money import Money
 from centli.domain.orders import Order
 from centli.domain.policy import BankPolicy
+from centli.domain.settlement import SETTLEMENT_CONCEPT, clearing_for_order
 from tests.conftest import Bank
-from tests.unit.helpers import assert_ledger_invariants, assert_stock_invariants, transfer_debits
+from tests.unit.helpers import assert_ledger_invariants, assert_stock_invariants, stored_balance, transfer_debits
 
 ANA = "u-ana"
 TIMEOUT = BankPolicy().purchase_timeout  # what make_bank wires
@@ -64,9 +66,17 @@ def test_purchase_confirmed_end_to_end(memory_bank: Bank) -> None:
     product = memory_bank.app.marketplace.get_product("p-100")
     assert (product.stock, product.reserved) == (8, 0)
     assert money_of(memory_bank, ANA, "acc-0001") == Money.of("24002.00")
-    assert money_of(memory_bank, "u-shop", "acc-9000") == Money.of("998.00")
+    # Merchant settlement: the sale waits in one of the seller's clearing accounts until the sweeper runs.
+    clearing = clearing_for_order(AccountRef("u-shop", "acc-9000"), order.order_id)
+    assert money_of(memory_bank, "u-shop", "acc-9000") == Money.of("0.00")
+    assert stored_balance(store_of(memory_bank), clearing) == Money.of("998.00")
     payment = memory_bank.app.banking.get_transfer(ANA, str(settled.payment_transfer_id))
-    assert (payment.kind, payment.amount, payment.to.account_id) == ("PURCHASE_PAYMENT", Money(99_800), "acc-9000")
+    assert (payment.kind, payment.amount, payment.to) == ("PURCHASE_PAYMENT", Money(99_800), clearing)
+    assert memory_bank.app.sweep() == 0
+    assert money_of(memory_bank, "u-shop", "acc-9000") == Money.of("998.00")
+    assert stored_balance(store_of(memory_bank), clearing) == Money.of("0.00")
+    credit = memory_bank.app.banking.list_transactions("u-shop", "acc-9000").entries[0]
+    assert (credit.direction, credit.amount, credit.description) == ("CREDIT", Money(99_800), SETTLEMENT_CONCEPT)
     assert [e.type for e in store_of(memory_bank).outbox] == [
         ev.INVENTORY_RESERVED,
         ev.PURCHASE_INITIATED,

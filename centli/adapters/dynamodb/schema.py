@@ -9,17 +9,19 @@ defaults are the template's names. Keys are (partition key / sort key):
 
 - ``CENTLI_TABLE_ACCOUNTS`` (``centli-accounts``): accounts (user_id / account_id) with their balance.
 - ``CENTLI_TABLE_TRANSACTIONS`` (``centli-transactions``): ledger entries and each account's head item
-  (account_key / entry_key); GSI ``user_id-timestamp-index``.
+  (account_key / entry_key); GSI ``user_id-timestamp-index`` (the seed's; KEYS_ONLY, customers' entries only).
 - ``CENTLI_TABLE_TRANSFERS`` (``centli-transfers``): transfers (user_id / transfer_id).
 - ``CENTLI_TABLE_BENEFICIARIES`` (``centli-beneficiaries``): saved beneficiaries (user_id / beneficiary_id).
 - ``CENTLI_TABLE_PRODUCTS`` (``centli-products``): the catalog (product_id).
 - ``CENTLI_TABLE_ORDERS`` (``centli-orders``): orders (user_id / order_id); sparse GSI
-  ``pending-created-index`` (pending orders only) for the sweeper.
+  ``pending-created-index`` (pending orders only, ``pending = PENDING#<shard>`` / ``created_key`` = the
+  order's sweep time) that the sweeper queries shard by shard.
 - ``CENTLI_TABLE_IDEMPOTENCY`` (``centli-idempotency``): idempotency records (user_id / idempotency_key), TTL.
 - ``CENTLI_TABLE_OUTBOX`` (``centli-outbox``): outbox events (event_id), NEW_IMAGE stream, TTL; sparse GSI
-  ``pending-index`` (unpublished events only) for local relays.
+  ``pending-index`` (unpublished events only, ``pending = PENDING#<shard>``) that the sweeper's overdue
+  check (and a local relay) scans; the stream relay does not need it.
 - ``CENTLI_TABLE_DAILY_LIMITS`` (``centli-daily-limits``): daily totals (user_id / day#currency), TTL.
-- ``CENTLI_TABLE_PROCESSED`` (``centli-processed-events``): the consumers' inbox (consumer / event_id).
+- ``CENTLI_TABLE_PROCESSED`` (``centli-processed-events``): the consumers' inbox (event_id / consumer).
 
 Every table is on-demand, with point-in-time recovery in the template.
 """
@@ -69,11 +71,18 @@ class TableNames:
         return [(f.name, getattr(self, f.name)) for f in fields(self)]
 
 
+#: Write shards of the sparse pending indexes: their partition key is ``PENDING#<shard>``, the shard a
+#: stable hash of the item's id, so no one index key takes every write (docs/architecture.md, "How it scales").
+OUTBOX_PENDING_SHARDS = 128
+ORDER_PENDING_SHARDS = 32
+
+
 @dataclass(frozen=True, slots=True)
 class Index:
     name: str
     partition_key: str
     sort_key: str | None
+    projection: str = "ALL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +126,7 @@ class TableDef:
                 {
                     "IndexName": i.name,
                     "KeySchema": self.key_schema(i.partition_key, i.sort_key),
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": {"ProjectionType": i.projection},
                 }
                 for i in self.indexes
             ]
@@ -144,7 +153,8 @@ TABLES: tuple[TableDef, ...] = (
         "transactions",
         "account_key",
         "entry_key",
-        indexes=(Index(TRANSACTIONS_BY_USER_INDEX, "user_id", "timestamp"),),
+        # The seed's index, never queried: KEYS_ONLY, and clearing accounts' entries stay out of it.
+        indexes=(Index(TRANSACTIONS_BY_USER_INDEX, "user_id", "timestamp", "KEYS_ONLY"),),
     ),
     TableDef("transfers", "user_id", "transfer_id"),
     TableDef("beneficiaries", "user_id", "beneficiary_id"),
@@ -159,7 +169,8 @@ TABLES: tuple[TableDef, ...] = (
         ttl=True,
     ),
     TableDef("daily_limits", "user_id", "day_currency", ttl=True),
-    TableDef("processed", "consumer", "event_id"),
+    # The event id leads: a consumer's name as partition key would take every event of that consumer.
+    TableDef("processed", "event_id", "consumer"),
 )
 
 #: The template's logical resource id of each table.

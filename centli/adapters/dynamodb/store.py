@@ -73,7 +73,13 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from centli.adapters.aws_clients import make_client
 from centli.adapters.buffered import BufferedUnitOfWork
-from centli.adapters.dynamodb.schema import PENDING_ORDERS_INDEX, PENDING_OUTBOX_INDEX, TableNames
+from centli.adapters.dynamodb.schema import (
+    ORDER_PENDING_SHARDS,
+    OUTBOX_PENDING_SHARDS,
+    PENDING_ORDERS_INDEX,
+    PENDING_OUTBOX_INDEX,
+    TableNames,
+)
 from centli.adapters.resilience import CircuitBreaker, retry_with_jitter
 from centli.domain.catalog import Product, fold
 from centli.domain.errors import (
@@ -102,6 +108,7 @@ from centli.domain.ledger import (
 )
 from centli.domain.money import Money
 from centli.domain.orders import Order
+from centli.domain.settlement import bucket, is_clearing
 from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
@@ -164,6 +171,11 @@ def _ts(moment: datetime) -> str:
 
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def pending_shard(shard: int) -> str:
+    """A sparse pending index's partition key value: one of its write shards."""
+    return f"{PENDING}#{shard:03d}"
 
 
 def account_key(user_id: str, account_id: str) -> str:
@@ -363,6 +375,7 @@ class DynamoStore:
         """Not one snapshot: tables are read one after another, so run it on a quiet store
         (a write landing between two tables' reads can show as a finding; a re-run tells)."""
         from centli.domain.audit import AccountLedger, AuditSnapshot, OutboxRecord
+
         t = self.tables
         partitions: dict[str, list[Item]] = {}
         heads: dict[str, int] = {}
@@ -399,16 +412,22 @@ class DynamoStore:
 
     # OutboxReader (local relays and tests; on AWS the outbox stream is relayed) -----
     def pending(self, limit: int) -> list[DomainEvent]:
-        response = self.call(
-            "query",
-            TableName=self.tables.outbox,
-            IndexName=PENDING_OUTBOX_INDEX,
-            KeyConditionExpression="#p = :p",
-            ExpressionAttributeNames={"#p": "pending"},
-            ExpressionAttributeValues={":p": _s(PENDING)},
-            Limit=limit,
-        )
-        return [_event_from_item(item) for item in response.get("Items", [])]
+        """The oldest ``limit`` unpublished events: a Scan of the sparse, write-sharded pending index.
+
+        The index holds only events in flight (the stream relay marks each one
+        published within moments), so a Scan reads little, spreads its reads over
+        every shard, and is one request where a Query per shard would be 128.
+        """
+        params: dict[str, Any] = {"TableName": self.tables.outbox, "IndexName": PENDING_OUTBOX_INDEX}
+        items: list[Item] = []
+        while True:
+            response = self.call("scan", **params)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items.sort(key=lambda item: _str(item, "pending_key"))
+        return [_event_from_item(item) for item in items[:limit]]
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
         for event_id in event_ids:
@@ -449,7 +468,7 @@ class DynamoStore:
             if product.product_id not in seen_products:
                 seen_products.add(product.product_id)
                 records.append((t.products, {"product_id": _s(product.product_id)}, [], _product_item(product)))
-        stored = self._stored([(table, key) for table, key, _, _ in records])
+        stored = self.batch_get([(table, key) for table, key, _, _ in records])
 
         def missing(table: str, key: Item, marker: Item) -> bool:
             found = stored.get((table, _key_text(key)))
@@ -468,11 +487,9 @@ class DynamoStore:
                     progress(done, total)
         if progress is not None and not new:
             progress(done, total)
-        from centli.domain.loading import LoadReport
+        return data.report()
 
-        return LoadReport(len(data.accounts), len(data.beneficiaries), len(data.products))
-
-    def _stored(self, keys: list[tuple[str, Item]]) -> dict[tuple[str, str], Item]:
+    def batch_get(self, keys: list[tuple[str, Item]]) -> dict[tuple[str, str], Item]:
         """The stored items under ``keys`` (consistent BatchGetItem, 100 keys a request), by (table, key text)."""
         found: dict[tuple[str, str], Item] = {}
         unique = list({(table, _key_text(key)): (table, key) for table, key in keys}.values())
@@ -563,18 +580,22 @@ def _opening_items(t: TableNames, account: NewAccount) -> list[tuple[str, Item]]
 
 
 def _entry_item(entry: LedgerEntry, key: str) -> Item:
+    # user_id and timestamp are the keys of the seed's user_id-timestamp-index. A clearing account's
+    # entries carry them under other names, so that index never holds them: all N clearing accounts
+    # of a seller would otherwise write one index key (the seller's clearing user) on every sale.
+    user, moment = ("owner_id", "at") if is_clearing(entry.account_id) else ("user_id", "timestamp")
     return {
         "account_key": _s(account_key(entry.user_id, entry.account_id)),
         "entry_key": _s(key),
         "entry_id": _s(entry.entry_id),
-        "user_id": _s(entry.user_id),
+        user: _s(entry.user_id),
         "account_id": _s(entry.account_id),
         "transfer_id": _s(entry.transfer_id),
         "direction": _s(entry.direction),
         "amount": _n(entry.amount.minor),
         "currency": _s(entry.amount.currency),
         "description": _s(entry.description),
-        "timestamp": _s(_ts(entry.timestamp)),
+        moment: _s(_ts(entry.timestamp)),
     }
 
 
@@ -583,12 +604,12 @@ def _entry_from_item(item: Item, balance_after: int) -> LedgerEntry:
     return LedgerEntry(
         entry_id=_str(item, "entry_id"),
         account_id=_str(item, "account_id"),
-        user_id=_str(item, "user_id"),
+        user_id=_str(item, "user_id" if "user_id" in item else "owner_id"),
         transfer_id=_str(item, "transfer_id"),
         direction="DEBIT" if _str(item, "direction") == "DEBIT" else "CREDIT",
         amount=Money(_int(item, "amount"), currency),
         description=_str(item, "description"),
-        timestamp=datetime.fromisoformat(_str(item, "timestamp")),
+        timestamp=datetime.fromisoformat(_str(item, "timestamp" if "timestamp" in item else "at")),
         balance_after=Money(balance_after, currency),
     )
 
@@ -659,9 +680,9 @@ def _order_item(order: Order) -> Item:
         "version": _n(order.version),
         "data": _s(json.dumps(order.to_dict(), separators=(",", ":"))),
     }
-    if order.status == PENDING:  # the sweeper's sparse index holds only pending orders
-        item["pending"] = _s(PENDING)
-        item["created_key"] = _s(f"{_ts(order.created_at)}#{order.order_id}")
+    if order.status == PENDING:  # the sweeper's sparse index holds only pending orders, write-sharded
+        item["pending"] = _s(pending_shard(bucket(order.order_id, ORDER_PENDING_SHARDS)))
+        item["created_key"] = _s(f"{_ts(order.sweep_time)}#{order.order_id}")
     return item
 
 
@@ -764,6 +785,11 @@ class _Accounts(_Repo):
     def get(self, user_id: str, account_id: str) -> Account | None:
         item = self._store.get_item(self._t.accounts, _account_key_attrs(user_id, account_id))
         return None if item is None else _account_from_item(item)
+
+    def get_many(self, refs: Sequence[AccountRef]) -> list[Account]:
+        """Consistent BatchGetItem, 100 keys a request."""
+        found = self._store.batch_get([(self._t.accounts, _account_key_attrs(r.user_id, r.account_id)) for r in refs])
+        return [_account_from_item(item) for item in found.values()]
 
     def open(self, account: NewAccount) -> None:
         items = [
@@ -1188,16 +1214,21 @@ class _Orders(_Repo):
         return Page(items, items[-1].order_id if len(rows) > limit else None)
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
-        response = self._store.call(
-            "query",
-            TableName=self._t.orders,
-            IndexName=PENDING_ORDERS_INDEX,
-            KeyConditionExpression="#p = :p AND created_key < :cut",
-            ExpressionAttributeNames={"#p": "pending"},
-            ExpressionAttributeValues={":p": _s(PENDING), ":cut": _s(_ts(cutoff))},
-            Limit=limit,
-        )
-        orders = [_order_from_item(item) for item in response.get("Items", [])]
+        """One Query per shard of the sparse index (each oldest first), merged: the oldest ``limit`` overall."""
+        found: list[Item] = []
+        for shard in range(ORDER_PENDING_SHARDS):
+            response = self._store.call(
+                "query",
+                TableName=self._t.orders,
+                IndexName=PENDING_ORDERS_INDEX,
+                KeyConditionExpression="#p = :p AND created_key < :cut",
+                ExpressionAttributeNames={"#p": "pending"},
+                ExpressionAttributeValues={":p": _s(pending_shard(shard)), ":cut": _s(_ts(cutoff))},
+                Limit=limit,
+            )
+            found.extend(response.get("Items", []))
+        found.sort(key=lambda item: _str(item, "created_key"))
+        orders = [_order_from_item(item) for item in found[:limit]]
         return [o for o in orders if o.status == PENDING]
 
     def add(self, order: Order) -> None:
@@ -1253,7 +1284,7 @@ class _Outbox(_Repo):
                     "user_id": _s(event.user_id),
                     "detail": _s(json.dumps(event.to_detail(), separators=(",", ":"))),
                     "occurred_at": _s(_ts(event.occurred_at)),
-                    "pending": _s(PENDING),
+                    "pending": _s(pending_shard(bucket(event.event_id, OUTBOX_PENDING_SHARDS))),
                     "pending_key": _s(f"{_ts(event.occurred_at)}#{event.event_id}"),
                     "ttl": _n(_epoch(event.occurred_at + OUTBOX_RETENTION)),
                 },

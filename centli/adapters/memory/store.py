@@ -30,6 +30,7 @@ from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord
 from centli.domain.ledger import (
     OPENING_DESCRIPTION,
     Account,
+    AccountRef,
     Beneficiary,
     LedgerEntry,
     NewAccount,
@@ -203,6 +204,10 @@ class _Accounts(_Repo):
     def get(self, user_id: str, account_id: str) -> Account | None:
         account: Account | None = self._store.get("accounts", (user_id, account_id))
         return account
+
+    def get_many(self, refs: Sequence[AccountRef]) -> list[Account]:
+        found = (self.get(ref.user_id, ref.account_id) for ref in refs)
+        return [account for account in found if account is not None]
 
     def open(self, account: NewAccount) -> None:
         def op(stage: _Stage) -> None:
@@ -409,8 +414,8 @@ class _Orders(_Repo):
         return Page(items, items[-1].order_id if len(newest_first) > limit else None)
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
-        rows = self._store.select("orders", lambda _k, v: v.status == "PENDING" and v.created_at < cutoff)
-        return sorted((v for _, v in rows), key=lambda o: (o.created_at, o.order_id))[:limit]
+        rows = self._store.select("orders", lambda _k, v: v.status == "PENDING" and v.sweep_time < cutoff)
+        return sorted((v for _, v in rows), key=lambda o: (o.sweep_time, o.order_id))[:limit]
 
     def add(self, order: Order) -> None:
         def op(stage: _Stage) -> None:

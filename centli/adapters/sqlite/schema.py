@@ -134,7 +134,15 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL",
         "ALTER TABLE inbox ADD COLUMN processed_at TEXT",
     ),
-    # 3: what each consumer did with an event (centli trace).
+    # 3: the sweeper backs off an order that keeps failing: it orders by sweep_from, not created_at.
+    (
+        "ALTER TABLE orders ADD COLUMN sweep_from TEXT",
+        "ALTER TABLE orders ADD COLUMN sweep_attempts INTEGER NOT NULL DEFAULT 0",
+        "UPDATE orders SET sweep_from = created_at",
+        "DROP INDEX orders_pending",
+        "CREATE INDEX orders_sweep ON orders (sweep_from, order_id) WHERE status = 'PENDING'",
+    ),
+    # 4: what each consumer did with an event (centli trace).
     ("ALTER TABLE inbox ADD COLUMN outcome TEXT",),
 )
 

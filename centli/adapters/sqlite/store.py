@@ -342,6 +342,10 @@ class _Accounts(_Repo):
         rows = self._uow.read("SELECT * FROM accounts WHERE user_id = ? AND account_id = ?", (user_id, account_id))
         return _account(rows[0]) if rows else None
 
+    def get_many(self, refs: Sequence[AccountRef]) -> list[Account]:
+        found = (self.get(ref.user_id, ref.account_id) for ref in refs)
+        return [account for account in found if account is not None]
+
     def open(self, account: NewAccount) -> None:
         def op(db: sqlite3.Connection) -> None:
             opening = account.opening_balance
@@ -641,7 +645,7 @@ class _Orders(_Repo):
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
         rows = self._uow.read(
-            "SELECT * FROM orders WHERE status = 'PENDING' AND created_at < ? ORDER BY created_at, order_id LIMIT ?",
+            "SELECT * FROM orders WHERE status = 'PENDING' AND sweep_from < ? ORDER BY sweep_from, order_id LIMIT ?",
             (utc_text(cutoff), limit),
         )
         return [Order.from_dict(dict(row)) for row in rows]
@@ -803,6 +807,7 @@ def _order_row(order: Order) -> dict[str, Any]:
     data = order.to_dict()
     data["created_at"] = utc_text(order.created_at)
     data["updated_at"] = utc_text(order.updated_at)
+    data["sweep_from"] = utc_text(order.sweep_time)  # always set: the sweeper's index orders by it
     return data
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from dependency_injector import providers
 
+from centli.domain.settlement import CLEARING_ACCOUNTS
 from centli.entrypoints import aws_lambda
 from centli.entrypoints.commands import load_command
 from centli.entrypoints.container import Container
@@ -101,4 +102,5 @@ def test_load_shows_progress_on_a_terminal(tmp_path: Path, monkeypatch: pytest.M
     document.write_text(json.dumps(bank_document()), "utf-8")
     terminal = Terminal()
     assert load_command(document, out=io.StringIO(), err=terminal) == 0
-    assert "\rloading 9/9 records" in terminal.getvalue()
+    records = 9 + CLEARING_ACCOUNTS  # the file's records, plus the one seller account's clearing accounts
+    assert f"\rloading {records}/{records} records" in terminal.getvalue()
