@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench simulate clean
+.PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench bench-capacity simulate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,8 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-# Every benchmark in bench/, side by side, into BENCHMARKS.md (QUICK=1 for a smoke run).
+# Every benchmark in bench/ (bench/run_all.py lists them; never part of `make test`), into BENCHMARKS.md
+# (QUICK=1 for a smoke run).
 bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python bench/run_all.py $(if $(QUICK),--quick,)
 
@@ -46,6 +47,12 @@ simulate: $(STAMP)
 # Re-pin every dependency to what is installed now (after changing pyproject.toml).
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+# The capacity model on this code, then on the layout before issue 9 (the negative control).
+CAPACITY_BASELINE ?= f53e7d1
+bench-capacity: $(STAMP)
+	PYTHONPATH=. $(BIN)/python bench/capacity.py
+	PYTHONPATH=. $(BIN)/python bench/capacity.py --code-ref $(CAPACITY_BASELINE)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .centli

@@ -22,14 +22,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: (script, arguments for a full run, arguments for --quick)
+#: (script, arguments for a full run, arguments for --quick). A script given ``--markdown`` prints its
+#: own section; any other's output is quoted as it prints it.
 BENCHMARKS: tuple[tuple[str, list[str], list[str]], ...] = (
-    ("cold_start.py", ["--runs", "21"], ["--runs", "5"]),
-    ("warm_handler.py", ["--calls", "6000"], ["--calls", "1000"]),
-    ("storage.py", ["--ops", "100", "--threads", "4", "--per-thread", "50"], ["--ops", "20", "--per-thread", "10"]),
-    ("saga.py", ["--purchases", "300"], ["--purchases", "50"]),
-    ("capacity.py", [], []),  # issue 9 (branch scale)
-    ("local_server.py", [], []),  # issue 10 (branch local)
+    ("cold_start.py", ["--markdown", "--runs", "21"], ["--markdown", "--runs", "5"]),
+    ("warm_handler.py", ["--markdown", "--calls", "6000"], ["--markdown", "--calls", "1000"]),
+    (
+        "storage.py",
+        ["--markdown", "--ops", "100", "--threads", "4", "--per-thread", "50"],
+        ["--markdown", "--ops", "20", "--per-thread", "10"],
+    ),
+    ("saga.py", ["--markdown", "--purchases", "300"], ["--markdown", "--purchases", "50"]),
+    ("capacity.py", [], ["--customers", "40", "--transfers", "60", "--purchases", "40"]),  # issue 9
+    ("local_server.py", [], []),  # issue 10
 )
 
 
@@ -86,8 +91,9 @@ def main() -> int:
             continue
         print(f"running bench/{script} ...", file=sys.stderr, flush=True)
         began = time.perf_counter()
+        arguments = quick if args.quick else full
         done = subprocess.run(
-            [sys.executable, str(path), "--markdown", *(quick if args.quick else full)],
+            [sys.executable, str(path), *arguments],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -98,8 +104,10 @@ def main() -> int:
         if done.returncode != 0:
             failed = True
             sections.append(f"## bench/{script}\n\nFAILED (exit {done.returncode}):\n\n```\n{done.stderr[-3000:]}\n```")
-        else:
+        elif "--markdown" in arguments:
             sections.append(done.stdout.strip() + f"\n\n_(bench/{script}, {took:.0f} s)_")
+        else:
+            sections.append(f"## bench/{script}\n\n```\n{done.stdout.strip()}\n```\n\n_({took:.0f} s)_")
     args.output.write_text("\n".join(header) + "\n" + "\n\n".join(sections) + "\n", "utf-8")
     print(f"wrote {args.output}", file=sys.stderr)
     return 1 if failed else 0

@@ -12,7 +12,7 @@ from centli.domain import events as ev
 from centli.domain.cursor import CursorCodec
 from centli.domain.errors import (
     AccountNotFound,
-    BeneficiaryNotFound,
+    ConcurrencyConflict,
     CurrencyMismatch,
     DependencyUnavailable,
     DomainError,
@@ -27,14 +27,24 @@ from centli.domain.idempotency import (
     IDEMPOTENCY_WINDOW,
     DuplicateIdempotencyKey,
     IdempotencyRecord,
+    Written,
     fingerprint,
     new_record,
     validate_key,
 )
-from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer, last4, payment_concept
-from centli.domain.money import DEFAULT_CURRENCY, Money, parse_amount, parse_currency
+from centli.domain.ledger import (
+    Account,
+    AccountRef,
+    Beneficiary,
+    DestinationIsBeneficiary,
+    LedgerEntry,
+    Transfer,
+    last4,
+    payment_concept,
+)
+from centli.domain.money import Money, parse_amount, parse_currency
 from centli.domain.planted import PLANTED
-from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, optional_text, page_size, require_id
+from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, customer_text, page_size, require_id
 from centli.domain.settlement import (
     SETTLEMENT_CONCEPT,
     SETTLEMENT_OPERATION,
@@ -56,15 +66,18 @@ ORDER_PAYMENT = "orderPayment"
 
 @dataclass(frozen=True, slots=True)
 class CreateTransfer:
-    """A transfer as the agent asked for it: raw values, validated by the service."""
+    """A transfer as the agent asked for it: raw values, validated by the service.
+
+    ``destination_id`` is one of the customer's own account ids or a saved
+    beneficiary id; the service resolves it, own accounts first. The currency
+    is the source account's.
+    """
 
     user_id: str
     from_account_id: object
     amount: object
     idempotency_key: object
-    to_account_id: object = None
-    beneficiary_id: object = None
-    currency: object = None
+    destination_id: object = None
     concept: object = None
     correlation_id: str = ""
 
@@ -164,27 +177,21 @@ class BankingService:
     # writes -----------------------------------------------------------------
     def create_transfer(self, cmd: CreateTransfer) -> Transfer:
         """Move money to one of the customer's accounts or a saved beneficiary, exactly once per key."""
+        return self.send_transfer(cmd).value
+
+    def send_transfer(self, cmd: CreateTransfer) -> Written[Transfer]:
+        """:meth:`create_transfer`, saying whether the result is an earlier one returned again."""
         from_account = require_id(cmd.from_account_id, "from_account_id")
-        currency = parse_currency(cmd.currency or DEFAULT_CURRENCY, self._policy.currencies)
-        amount = parse_amount(cmd.amount, currency)
-        concept = optional_text(cmd.concept, "concept", MAX_CONCEPT_LENGTH)
+        destination = require_id(cmd.destination_id, "destination_id")
+        concept = customer_text(cmd.concept, "concept", MAX_CONCEPT_LENGTH)
         key = validate_key(cmd.idempotency_key)
-        has_account = cmd.to_account_id not in (None, "")
-        has_beneficiary = cmd.beneficiary_id not in (None, "")
-        if has_account == has_beneficiary:
-            raise InvalidInput(
-                "Give either one of the customer's own accounts (to_account_id) or a saved beneficiary "
-                "(beneficiary_id), not both.",
-                field="to_account_id" if has_account else "beneficiary_id",
-            )
-        target_id = require_id(
-            cmd.to_account_id if has_account else cmd.beneficiary_id,
-            "to_account_id" if has_account else "beneficiary_id",
-        )
+        if destination == from_account:
+            raise InvalidInput("The source and destination accounts are the same.", field="destination_id")
+        currency = self._source_currency(cmd.user_id, from_account)
+        amount = parse_amount(cmd.amount, currency)
         params = {
             "from_account_id": from_account,
-            "to_account_id": target_id if has_account else None,
-            "beneficiary_id": None if has_account else target_id,
+            "destination_id": destination,
             "amount_minor": amount.minor,
             "currency": currency,
             "concept": concept,
@@ -192,65 +199,68 @@ class BankingService:
         fp = fingerprint(CREATE_TRANSFER, params)
         now = self._clock.now()
         limits = self._policy.limits_for(currency)
-        with self._uow() as uow:
-            try:
-                if amount > limits.per_transfer:
-                    raise LimitExceeded(f"A single transfer can be at most {limits.per_transfer}.", field="amount")
-                beneficiary_id: str | None = None
-                if has_account:
-                    target = AccountRef(cmd.user_id, target_id)
-                else:
-                    beneficiary = uow.beneficiaries.get(cmd.user_id, target_id)
-                    if beneficiary is None:
-                        raise BeneficiaryNotFound(field="beneficiary_id")
-                    target = AccountRef(beneficiary.account_user_id, beneficiary.account_id)
-                    beneficiary_id = beneficiary.beneficiary_id
-                if target == AccountRef(cmd.user_id, from_account):
-                    raise InvalidInput("The source and destination accounts are the same.", field="to_account_id")
-            except DomainError as rejected:
-                # A retry of a request that was accepted before the rules or data changed keeps its result.
-                return Transfer.from_dict(recorded_or_raise(uow, cmd.user_id, key, CREATE_TRANSFER, fp, now, rejected))
-            transfer = Transfer(
-                transfer_id=self._ids.new_id("trf"),
-                user_id=cmd.user_id,
-                from_account_id=from_account,
-                to=target,
-                amount=amount,
-                concept=concept,
-                created_at=now,
-                beneficiary_id=beneficiary_id,
-            )
-            uow.idempotency.claim(new_record(cmd.user_id, key, CREATE_TRANSFER, fp, transfer.to_dict(), now))
-            uow.limits.add(cmd.user_id, self._policy.business_day(now), amount, limits.daily_total)
-            uow.ledger.post(transfer)
-            uow.outbox.add(
-                self._new_event(
-                    ev.TRANSFER_COMPLETED,
-                    cmd.user_id,
-                    cmd.correlation_id or transfer.transfer_id,
-                    None,
-                    {
-                        "transfer_id": transfer.transfer_id,
-                        "from_account_id": from_account,
-                        "to_account_id": target.account_id,
-                        "beneficiary_id": beneficiary_id,
-                        "amount": amount.to_decimal_string(),
-                        "currency": currency,
-                    },
+        # Own accounts first: the store tells at commit when the id is a saved beneficiary instead.
+        beneficiary: Beneficiary | None = None
+        while True:
+            with self._uow() as uow:
+                try:
+                    if amount > limits.per_transfer:
+                        raise LimitExceeded(f"A single transfer can be at most {limits.per_transfer}.", field="amount")
+                    target = AccountRef(cmd.user_id, destination)
+                    if beneficiary is not None:
+                        target = AccountRef(beneficiary.account_user_id, beneficiary.account_id)
+                        if target == AccountRef(cmd.user_id, from_account):
+                            raise InvalidInput("That beneficiary is the source account itself.", field="destination_id")
+                except DomainError as rejected:
+                    # A retry of a request accepted before the rules or data changed keeps its result.
+                    found = recorded_or_raise(uow, cmd.user_id, key, CREATE_TRANSFER, fp, now, rejected)
+                    return Written(Transfer.from_dict(found), replayed=True)
+                transfer = Transfer(
+                    transfer_id=self._ids.new_id("trf"),
+                    user_id=cmd.user_id,
+                    from_account_id=from_account,
+                    to=target,
+                    amount=amount,
+                    concept=concept,
+                    created_at=now,
+                    beneficiary_id=None if beneficiary is None else beneficiary.beneficiary_id,
                 )
-            )
-            try:
-                uow.commit()
-            except DuplicateIdempotencyKey as duplicate:
-                if PLANTED.replay_after_crash_commits_again and (cmd.user_id, key) in PLANTED.crashed_keys:
-                    return self._planted_commit_again(transfer, limits.daily_total)
-                return Transfer.from_dict(replay(duplicate.existing, CREATE_TRANSFER, fp))
-            except Exception:
-                if PLANTED.replay_after_crash_commits_again:
-                    PLANTED.crashed_keys.add((cmd.user_id, key))
-                raise
-        log.info("transfer completed", extra={"transfer_id": transfer.transfer_id})
-        return transfer
+                uow.idempotency.claim(new_record(cmd.user_id, key, CREATE_TRANSFER, fp, transfer.to_dict(), now))
+                uow.limits.add(cmd.user_id, self._policy.business_day(now), amount, limits.daily_total)
+                uow.ledger.post(transfer, resolve_destination=beneficiary is None)
+                uow.outbox.add(
+                    self._new_event(
+                        ev.TRANSFER_COMPLETED,
+                        cmd.user_id,
+                        cmd.correlation_id or transfer.transfer_id,
+                        None,
+                        {
+                            "transfer_id": transfer.transfer_id,
+                            "from_account_id": from_account,
+                            "to_account_id": target.account_id,
+                            "beneficiary_id": transfer.beneficiary_id,
+                            "amount": amount.to_decimal_string(),
+                            "currency": currency,
+                        },
+                    )
+                )
+                try:
+                    uow.commit()
+                except DuplicateIdempotencyKey as duplicate:
+                    if PLANTED.replay_after_crash_commits_again and (cmd.user_id, key) in PLANTED.crashed_keys:
+                        return Written(self._planted_commit_again(transfer, limits.daily_total), replayed=False)
+                    return Written(Transfer.from_dict(replay(duplicate.existing, CREATE_TRANSFER, fp)), replayed=True)
+                except DestinationIsBeneficiary as resolved:
+                    if beneficiary is not None:  # a store must not answer this twice
+                        raise ConcurrencyConflict() from None
+                    beneficiary = resolved.beneficiary
+                    continue
+                except Exception:
+                    if PLANTED.replay_after_crash_commits_again:
+                        PLANTED.crashed_keys.add((cmd.user_id, key))
+                    raise
+            log.info("transfer completed", extra={"transfer_id": transfer.transfer_id})
+            return Written(transfer, replayed=False)
 
     def _planted_commit_again(self, transfer: Transfer, daily_total: Money) -> Transfer:
         """Planted bug 1 (centli.domain.planted): "my last attempt crashed, so it must not have
@@ -261,6 +271,20 @@ class BankingService:
             uow.ledger.post(again)
             uow.commit()
         return again
+
+    def _source_currency(self, user_id: str, from_account: str) -> str:
+        """The source account's currency: the policy's only one, else read from the account.
+
+        With one supported currency no read is needed: the posting's guard
+        refuses (CurrencyMismatch) a source account that holds another.
+        """
+        if len(self._policy.currencies) == 1:
+            return next(iter(self._policy.currencies))
+        with self._uow() as uow:
+            account = uow.accounts.get(user_id, from_account)
+        if account is None:
+            raise AccountNotFound(field="from_account_id")
+        return parse_currency(account.currency, self._policy.currencies)
 
     # purchase saga: payment ---------------------------------------------------
     def pay_for_order(self, event: DomainEvent) -> None:

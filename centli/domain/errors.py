@@ -52,6 +52,14 @@ class UnknownOperation(InvalidInput):
     default_message = "That operation does not exist."
 
 
+class WrongActionGroup(InvalidInput):
+    """An operation sent to the other action group's function: the message names the right group."""
+
+    code = "WRONG_ACTION_GROUP"
+    default_message = "That operation belongs to another action group."
+    repromptable = False
+
+
 # 401/403: identity and ownership ------------------------------------------
 class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
@@ -78,9 +86,12 @@ class AccountNotFound(NotFound):
     default_message = "That account was not found among the customer's accounts."
 
 
-class BeneficiaryNotFound(NotFound):
-    code = "BENEFICIARY_NOT_FOUND"
-    default_message = "That beneficiary is not among the customer's saved beneficiaries."
+class DestinationNotFound(NotFound):
+    code = "DESTINATION_NOT_FOUND"
+    default_message = (
+        "That destination is neither one of the customer's accounts nor a saved beneficiary. "
+        "Use an account_id from listAccounts or a beneficiary_id from listBeneficiaries."
+    )
 
 
 class TransferNotFound(NotFound):

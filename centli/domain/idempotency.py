@@ -11,7 +11,9 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 MAX_KEY_LENGTH = 128
@@ -54,6 +56,14 @@ def derive_key(session_id: str, utterance: str, operation: str, params: dict[str
         digest.update(part.encode("utf-8"))
         digest.update(b"\x00")
     return "derived-" + digest.hexdigest()[:40]
+
+
+@dataclass(frozen=True, slots=True)
+class Written(Generic[T]):
+    """A write command's result, and whether it is an earlier result returned again (a replay)."""
+
+    value: T
+    replayed: bool
 
 
 class DuplicateIdempotencyKey(Exception):

@@ -155,6 +155,15 @@ class TransferLimits:
     daily_total: Money
 
 
+class DestinationIsBeneficiary(Exception):
+    """Raised at commit by a posting that resolves its destination: it is not one of the customer's
+    own accounts, but the customer has a saved beneficiary with that id (internal to the service)."""
+
+    def __init__(self, beneficiary: Beneficiary) -> None:
+        super().__init__("the destination is a saved beneficiary")
+        self.beneficiary = beneficiary
+
+
 def describe_entry(transfer: Transfer, direction: Direction) -> str:
     """The history line a customer reads for one side of a transfer."""
     if transfer.concept:

@@ -15,7 +15,7 @@ from centli.domain.catalog import Product
 from centli.domain.errors import InvalidInput
 from centli.domain.ledger import AccountRef, Beneficiary, NewAccount
 from centli.domain.money import Money
-from centli.domain.policy import require_id
+from centli.domain.policy import MAX_NAME_LENGTH, customer_text, require_id
 from centli.domain.settlement import clearing_openings, is_clearing
 from centli.ports.unit_of_work import UnitOfWorkFactory
 
@@ -64,18 +64,22 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
         if opening.is_negative:
             raise InvalidInput(f"account {account_id} has a negative opening balance")
         owners[account_id] = user_id
-        accounts.append(NewAccount(account_id, user_id, str(raw.get("alias", "")), opening, opened_at))
+        alias = customer_text(raw.get("alias"), f"account {account_id} alias", MAX_NAME_LENGTH)
+        accounts.append(NewAccount(account_id, user_id, alias, opening, opened_at))
     beneficiaries: list[Beneficiary] = []
     for raw in _records(document, "beneficiaries"):
         user_id = require_id(raw.get("user_id"), "beneficiaries[].user_id")
         account_id = require_id(raw.get("account_id"), "beneficiaries[].account_id")
+        beneficiary_id = require_id(raw.get("beneficiary_id"), "beneficiaries[].beneficiary_id")
         if account_id not in owners:
-            raise InvalidInput(f"beneficiary {raw.get('beneficiary_id')} names an unknown account")
+            raise InvalidInput(f"beneficiary {beneficiary_id} names an unknown account")
+        if owners.get(beneficiary_id) == user_id:
+            raise _clash(user_id, beneficiary_id)
         beneficiaries.append(
             Beneficiary(
-                beneficiary_id=require_id(raw.get("beneficiary_id"), "beneficiaries[].beneficiary_id"),
+                beneficiary_id=beneficiary_id,
                 user_id=user_id,
-                alias=str(raw.get("alias", "")),
+                alias=customer_text(raw.get("alias"), f"beneficiary {beneficiary_id} alias", MAX_NAME_LENGTH),
                 account_id=account_id,
                 account_user_id=owners[account_id],
             )
@@ -93,7 +97,7 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
         products.append(
             Product(
                 product_id=product_id,
-                name=str(raw.get("name", "")),
+                name=customer_text(raw.get("name"), f"product {product_id} name", MAX_NAME_LENGTH),
                 category=str(raw.get("category", "")),
                 price=price,
                 stock=stock,
@@ -109,10 +113,40 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
     return BankData(users, accounts, beneficiaries, products)
 
 
+def _clash(user_id: str, beneficiary_id: str) -> InvalidInput:
+    # A transfer's destination_id is resolved own accounts first: the two must never be ambiguous.
+    return InvalidInput(f"beneficiary {beneficiary_id} has the id of one of {user_id}'s own accounts")
+
+
+def refuse_destination_clashes(
+    data: BankData,
+    own_account: Callable[[str, str], bool],
+    saved_beneficiary: Callable[[str, str], bool],
+) -> None:
+    """Refuse a load that would give a customer a beneficiary and an account of the same id.
+
+    ``parse_bank_document`` checks one document; a store checks what is already
+    stored with ``own_account(user_id, account_id)`` and
+    ``saved_beneficiary(user_id, beneficiary_id)`` before it writes anything.
+    """
+    for ben in data.beneficiaries:
+        if own_account(ben.user_id, ben.beneficiary_id):
+            raise _clash(ben.user_id, ben.beneficiary_id)
+    for account in data.accounts:
+        if saved_beneficiary(account.user_id, account.account_id):
+            raise _clash(account.user_id, account.account_id)
+
+
 def load_through_unit_of_work(
     uow: UnitOfWorkFactory, data: BankData, progress: Progress | None = None, chunk: int = 25
 ) -> LoadReport:
     """Write a bank in chunks; existing accounts and products are left as they are (idempotent)."""
+    with uow() as reads:
+        refuse_destination_clashes(
+            data,
+            lambda user, account: reads.accounts.get(user, account) is not None,
+            lambda user, beneficiary: reads.beneficiaries.get(user, beneficiary) is not None,
+        )
     records: list[NewAccount | Beneficiary | Product] = [*data.accounts, *data.beneficiaries, *data.products]
     for start in range(0, len(records), chunk):
         with uow() as work:

@@ -21,7 +21,7 @@ from centli.domain.errors import (
     ProductNotFound,
 )
 from centli.domain.events import DomainEvent, EventAlreadyProcessed
-from centli.domain.idempotency import DuplicateIdempotencyKey, fingerprint, new_record, validate_key
+from centli.domain.idempotency import DuplicateIdempotencyKey, Written, fingerprint, new_record, validate_key
 from centli.domain.ledger import AccountRef
 from centli.domain.orders import Order
 from centli.domain.policy import (
@@ -34,6 +34,7 @@ from centli.domain.policy import (
     parse_int,
     require_id,
 )
+from centli.domain.tracing import correlation
 from centli.ports.clock import Clock, IdGenerator
 from centli.ports.unit_of_work import UnitOfWorkFactory
 
@@ -131,6 +132,10 @@ class MarketplaceService:
 
     def create_purchase(self, cmd: CreatePurchase) -> Order:
         """Open a PENDING order, reserve its stock and start the saga, exactly once per key."""
+        return self.place_purchase(cmd).value
+
+    def place_purchase(self, cmd: CreatePurchase) -> Written[Order]:
+        """:meth:`create_purchase`, saying whether the result is an earlier one returned again."""
         pid = require_id(cmd.product_id, "product_id")
         account_id = require_id(cmd.account_id, "account_id")
         quantity = parse_int(cmd.quantity, "quantity")
@@ -150,7 +155,8 @@ class MarketplaceService:
                     raise LimitExceeded(f"A single payment can be at most {limits.per_transfer}.", field="quantity")
             except DomainError as rejected:
                 # A retry of a purchase accepted before the catalog or the limits changed keeps its result.
-                return Order.from_dict(recorded_or_raise(uow, cmd.user_id, key, CREATE_PURCHASE, fp, now, rejected))
+                found = recorded_or_raise(uow, cmd.user_id, key, CREATE_PURCHASE, fp, now, rejected)
+                return Written(Order.from_dict(found), replayed=True)
             order_id = self._ids.new_id("ord")
             order = Order(
                 order_id=order_id,
@@ -191,9 +197,9 @@ class MarketplaceService:
             try:
                 uow.commit()
             except DuplicateIdempotencyKey as duplicate:
-                return Order.from_dict(replay(duplicate.existing, CREATE_PURCHASE, fp))
+                return Written(Order.from_dict(replay(duplicate.existing, CREATE_PURCHASE, fp)), replayed=True)
         log.info("purchase initiated", extra={"order_id": order.order_id})
-        return order
+        return Written(order, replayed=False)
 
     # purchase saga: settlement ---------------------------------------------
     def confirm_order(self, event: DomainEvent) -> None:
@@ -277,7 +283,8 @@ class MarketplaceService:
                 stuck = uow.orders.list_pending_before(now - timeout, limit)
             for order in stuck:
                 try:
-                    voided += self._sweep_one(banking, order, now, timeout)
+                    with correlation(order.correlation_id):
+                        voided += self._sweep_one(banking, order, now, timeout)
                 except DependencyUnavailable:
                     raise
                 except Exception:

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from centli.domain.events import DomainEvent
 from centli.domain.planted import PLANTED
+from centli.domain.tracing import correlation
 from centli.ports.clock import Clock
 from centli.ports.faults import BEFORE_PUBLISH, FaultPoints, NoFaults
 from centli.ports.messaging import EventPublisher, OutboxReader
@@ -24,11 +25,25 @@ log = logging.getLogger("centli.messagebus")
 EventHandler = Callable[[DomainEvent], None]
 
 
+def saga_step(handler: EventHandler) -> EventHandler:
+    """``handler`` run under its event's correlation id: every line the step logs names the saga it serves."""
+
+    def step(event: DomainEvent) -> None:
+        with correlation(event.correlation_id):
+            handler(event)
+
+    return step
+
+
 class EventBus:
-    """Calls every handler subscribed to an event's type."""
+    """Calls every handler subscribed to an event's type, each under the event's correlation id.
+
+    The one place saga steps are dispatched: the in-process relay (through
+    :meth:`handle`) and the Lambda saga handler (through :meth:`handlers_for`).
+    """
 
     def __init__(self, handlers: Mapping[str, Sequence[EventHandler]]) -> None:
-        self._handlers = {type_: list(hs) for type_, hs in handlers.items()}
+        self._handlers = {type_: [saga_step(h) for h in hs] for type_, hs in handlers.items()}
 
     def handlers_for(self, event_type: str) -> list[EventHandler]:
         return list(self._handlers.get(event_type, ()))

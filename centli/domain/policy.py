@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -17,6 +19,11 @@ MAX_PURCHASE_QUANTITY = 99
 MAX_CONCEPT_LENGTH = 140
 MAX_ID_LENGTH = 64
 MAX_QUERY_LENGTH = 100
+#: Customer-written names (account aliases, beneficiary aliases, product names).
+MAX_NAME_LENGTH = 80
+_MARKUP = re.compile(r"<[^<>]*>")
+#: What is left of markup after tags are gone: never stored in customer-written text.
+_MARKUP_CHARACTERS = frozenset("<>`")
 
 
 def default_limits() -> dict[str, TransferLimits]:
@@ -83,6 +90,7 @@ def require_id(raw: object, field_name: str) -> str:
 
 
 def optional_text(raw: object, field_name: str, max_length: int) -> str:
+    """Search words and other text that is used, not stored: non-printable characters are refused."""
     if raw is None:
         return ""
     if not isinstance(raw, str):
@@ -92,4 +100,29 @@ def optional_text(raw: object, field_name: str, max_length: int) -> str:
         raise InvalidInput(f"{field_name} can have at most {max_length} characters.", field=field_name)
     if any(not ch.isprintable() for ch in value):
         raise InvalidInput(f"{field_name} has characters that are not allowed.", field=field_name)
+    return value
+
+
+def customer_text(raw: object, field_name: str, max_length: int) -> str:
+    """Text one customer writes and another customer's agent may read (OWASP LLM01): data, never markup.
+
+    The one rule for concepts, aliases and product names: tags and the
+    characters ``< > `` ` are removed, control and format characters
+    (including zero-width and bidirectional overrides) are dropped, any run of
+    whitespace becomes one space, and the result may have at most
+    ``max_length`` characters (else InvalidInput).
+    """
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidInput(f"{field_name} must be text.", field=field_name)
+    text = _MARKUP.sub(" ", unicodedata.normalize("NFC", raw))
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or (ch.isprintable() and ch not in _MARKUP_CHARACTERS)
+    )
+    value = " ".join(kept.split())
+    if len(value) > max_length:
+        raise InvalidInput(f"{field_name} can have at most {max_length} characters.", field=field_name)
     return value

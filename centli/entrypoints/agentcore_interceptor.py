@@ -11,6 +11,13 @@ short-lived assertion of the claim named by ``CENTLI_AGENTCORE_IDENTITY_CLAIM``
 action-group functions verify with, for the tools of the targets named in
 ``CENTLI_AGENTCORE_TARGETS`` only (default ``centli-core-banking,centli-marketplace``).
 Other MCP methods pass through unchanged.
+
+Each assertion is bound to its one call (see :mod:`centli.adapters.bedrock.identity`):
+the full tool name, a hash of the arguments as forwarded, the JSON-RPC message
+id, a unique id, an expiry of 60 s, and the gateway's request id when this
+invocation can see one (``bedrockAgentCoreAwsRequestId`` in the interceptor's
+Lambda client context; the documented interceptor input does not carry it,
+see docs/agent-setup.md).
 A call without a usable identity is answered by the gateway with a JSON-RPC
 error and never reaches a tool. It fails closed when the secret is missing.
 """
@@ -25,7 +32,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, issue_assertion
+from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, MAX_ASSERTION_SECONDS, issue_assertion
 
 OUTPUT_VERSION: Final = "1.0"
 SECRET_VARIABLE: Final = "CENTLI_AGENTCORE_IDENTITY_SECRET"  # noqa: S105 - a variable name
@@ -34,8 +41,9 @@ TARGETS_VARIABLE: Final = "CENTLI_AGENTCORE_TARGETS"
 #: The gateway targets of the action groups; other targets' tools never receive the assertion.
 DEFAULT_TARGETS: Final = "centli-core-banking,centli-marketplace"
 TOOL_SEPARATOR: Final = "___"
-#: One tool call, not a session: the functions refuse anything over 300 s.
-ASSERTION_SECONDS: Final = 60
+#: One tool call, not a session: the functions refuse anything longer.
+ASSERTION_SECONDS: Final = MAX_ASSERTION_SECONDS
+REQUEST_ID_KEY: Final = "bedrockAgentCoreAwsRequestId"
 #: JSON-RPC "invalid request" code, as the gateway would use for a refused call.
 _REFUSED: Final = -32600
 
@@ -59,9 +67,26 @@ def handler(event: object, context: object, environ: Mapping[str, str] | None = 
     arguments = dict(arguments) if isinstance(arguments, dict) else {}
     arguments.pop(IDENTITY_ARGUMENT, None)
     targets = {t.strip() for t in (env.get(TARGETS_VARIABLE) or DEFAULT_TARGETS).split(",") if t.strip()}
-    if str(params.get("name", "")).split(TOOL_SEPARATOR)[0] in targets:
-        arguments[IDENTITY_ARGUMENT] = issue_assertion(secret, customer, int(time.time()), ASSERTION_SECONDS)
+    tool = str(params.get("name", ""))
+    if tool.split(TOOL_SEPARATOR, maxsplit=1)[0] in targets:
+        arguments[IDENTITY_ARGUMENT] = issue_assertion(
+            secret,
+            customer,
+            int(time.time()),
+            ASSERTION_SECONDS,
+            tool=tool,
+            arguments=arguments,
+            message_id=body.get("id"),
+            request_id=_gateway_request_id(context),
+        )
     return _forward({**body, "params": {**params, "arguments": arguments}})
+
+
+def _gateway_request_id(context: object) -> str | None:
+    """The gateway's request id, when the gateway hands it to this invocation (not documented for interceptors)."""
+    custom = getattr(getattr(context, "client_context", None), "custom", None)
+    value = custom.get(REQUEST_ID_KEY) if isinstance(custom, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
 
 def _gateway_request(event: object) -> dict[str, Any] | None:

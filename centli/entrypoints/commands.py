@@ -19,7 +19,15 @@ def schemas_command(directory: Path = DEFAULT_SCHEMA_DIR, *, check: bool = False
         stale = schemas.stale(directory)
         for name in stale:
             print(f"stale: {directory / name} (run `centli schemas`)", file=out)
-        return 1 if stale else 0
+        breaches = schemas.platform_breaches(directory)
+        for breach in breaches:
+            print(f"over a platform limit: {breach}", file=out)
+        return 1 if stale or breaches else 0
+    breaches = schemas.platform_breaches()
+    for breach in breaches:
+        print(f"over a platform limit: {breach}", file=out)
+    if breaches:
+        return 1  # never write a schema the console or the API would refuse
     changed = schemas.write(directory)
     print(f"{len(changed)} schema file(s) updated in {directory}", file=out)
     return 0

@@ -39,12 +39,15 @@ def run_demo(out: Any = print) -> None:
 
     out("\n> Ana sends 500.00 MXN to her saved beneficiary 'Mamá'")
     cmd = CreateTransfer(
-        user, "acc-0001", "500.00", "demo-transfer-1", beneficiary_id="ben-mama", concept="Para el súper"
+        user, "acc-0001", "500.00", "demo-transfer-1", destination_id="ben-mama", concept="Para el súper"
     )
     transfer = app.banking.create_transfer(cmd)
     out(f"  transfer {transfer.transfer_id}: {transfer.status}, {transfer.amount}")
-    again = app.banking.create_transfer(cmd)
-    out(f"  the same request again (same idempotency key) returns {again.transfer_id}: no second debit")
+    again = app.banking.send_transfer(cmd)
+    out(
+        f"  the same request again (same idempotency key) returns {again.value.transfer_id} with "
+        f"replayed={again.replayed}: no second debit"
+    )
     out(f"  Nómina balance now {app.banking.get_balance(user, 'acc-0001').balance}")
 
     out("\n> Ana buys 'Audífonos inalámbricos' (p-100) paying from Nómina")

@@ -32,6 +32,7 @@ from types import SimpleNamespace
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
+from centli.adapters.bedrock.events import correlation_id_of
 from centli.entrypoints import aws_lambda, runtime
 from centli.entrypoints.logs import bind, service_logger, unbind
 from centli.entrypoints.operations import OPERATIONS, Operation, neutral_call
@@ -99,7 +100,7 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
                 status, body, route_name = HTTPStatus.OK, {"status": "ok"}, "health"
             elif method == "POST" and url.path.startswith("/agent/"):
                 route_name = "agent"
-                status, body = self._agent(url.path.removeprefix("/agent/"), payload)
+                status, body, correlation_id = self._agent(url.path.removeprefix("/agent/"), payload, correlation_id)
             elif (route := match_route(method, url.path)) is not None:
                 route_name = route[0].operation_id
                 status, body = self._rest(route[0], route[1], dict(parse_qsl(url.query)), payload, correlation_id)
@@ -118,19 +119,20 @@ class LocalRequestHandler(BaseHTTPRequestHandler):
         )
         unbind(log)
 
-    def _agent(self, group: str, payload: dict[str, Any]) -> tuple[HTTPStatus, dict[str, Any]]:
+    def _agent(self, group: str, payload: dict[str, Any], request_id: str) -> tuple[HTTPStatus, dict[str, Any], str]:
+        """Answers as the Lambda handler does; the third value is the call's correlation id, for the request line."""
         handler = AGENT_HANDLERS.get(group)
         if handler is None:
-            return HTTPStatus.NOT_FOUND, _error("NOT_FOUND", "No such action group.")
+            return HTTPStatus.NOT_FOUND, _error("NOT_FOUND", "No such action group."), request_id
         event: Any = payload
-        context: Any = None
+        context: Any = SimpleNamespace(client_context=None, aws_request_id=request_id)
         if isinstance(payload.get("event"), dict) and isinstance(payload.get("context_client_context_custom"), dict):
             event = payload["event"]
             context = SimpleNamespace(
                 client_context=SimpleNamespace(custom=payload["context_client_context_custom"]),
-                aws_request_id=str(uuid.uuid4()),
+                aws_request_id=request_id,
             )
-        return HTTPStatus.OK, handler(event, context)
+        return HTTPStatus.OK, handler(event, context), correlation_id_of(event, context)
 
     def _rest(
         self,

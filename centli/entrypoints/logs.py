@@ -17,8 +17,24 @@ from typing import TextIO
 
 from aws_lambda_powertools import Logger
 
+from centli.domain.tracing import current_correlation
+
 _DOMAIN_SERVICE = "centli"
 _loggers: dict[str, Logger] = {}
+
+
+class SagaCorrelation(logging.Filter):
+    """Stamps the running saga step's correlation id on a line (it wins over the request's bound id).
+
+    A relay drained by one request (or the sweeper thread) runs other orders'
+    steps; their lines must name those orders' sagas, not the request's.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = current_correlation()
+        if current is not None and "correlation_id" not in record.__dict__:
+            record.correlation_id = current
+        return True
 
 
 class CurrentStdoutHandler(logging.StreamHandler[TextIO]):
@@ -26,6 +42,7 @@ class CurrentStdoutHandler(logging.StreamHandler[TextIO]):
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
+        self.addFilter(SagaCorrelation())
 
     @property
     def stream(self) -> TextIO:

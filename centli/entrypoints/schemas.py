@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from centli.entrypoints.operations import ACTION_GROUPS, Operation, operations_of
+from centli.adapters.bedrock.limits import AgentSchemas, Breach, lint, required_mismatches
+from centli.entrypoints.operations import ACTION_GROUPS, OPERATIONS, Operation, operations_of
 
 OPENAPI_VERSION = "3.0.0"
 SCHEMA_VERSION = "1.0.0"
@@ -68,8 +69,10 @@ def model_schema(model: type[BaseModel], keys: tuple[str, ...] = _KEEP, *, nulla
 
 
 def request_fields(op: Operation, keys: tuple[str, ...] = _KEEP) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    schema = _pick(inline(op.request.model_json_schema(mode="validation")), keys, nullable=False)
-    return schema.get("properties", {}), list(schema.get("required", []))
+    """The request's parameters (only ``keys`` kept) and the names it requires."""
+    full = inline(op.request.model_json_schema(mode="validation"))
+    schema = _pick(full, keys, nullable=False)
+    return schema.get("properties", {}), list(full.get("required", []))
 
 
 # OpenAPI -------------------------------------------------------------------------
@@ -165,6 +168,27 @@ def tool_definitions(action_group: str) -> list[dict[str, Any]]:
 
 
 # files ------------------------------------------------------------------------------
+def platform_breaches(directory: Path | None = None) -> list[Breach]:
+    """Every platform limit the schemas break: the committed ones in ``directory``, else a fresh generation."""
+    groups = []
+    for group in ACTION_GROUPS:
+
+        def read(kind: str, build: Any, group: str = group) -> Any:
+            path = None if directory is None else directory / f"{group}.{kind}.json"
+            return json.loads(path.read_text("utf-8")) if path is not None and path.exists() else build(group)
+
+        groups.append(
+            AgentSchemas(
+                group,
+                read("openapi", openapi_document),
+                read("functions", function_schema),
+                read("tools", tool_definitions),
+            )
+        )
+    required = {op.operation_id: request_fields(op)[1] for op in OPERATIONS}
+    return [*lint(groups), *(b for g in groups for b in required_mismatches(g.functions, required))]
+
+
 def render_json(document: Any) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

@@ -358,12 +358,7 @@ class Simulation:
         source, other = self.rng.sample(_own_accounts(user), 2)
         to_beneficiary = self.rng.random() < 0.5
         minor = self.rng.choice((self.rng.randint(1, 50_000), self.rng.randint(50_000, 600_000)))
-        body = (
-            source,
-            None if to_beneficiary else other,
-            f"ben-{CUSTOMERS.index(user) + 1}" if to_beneficiary else None,
-            minor,
-        )
+        body = (source, f"ben-{CUSTOMERS.index(user) + 1}" if to_beneficiary else other, minor)
         return self.submit(Attempt(CREATE_TRANSFER, user, self._new_key(), body))
 
     def new_purchase(self) -> str:
@@ -385,7 +380,7 @@ class Simulation:
             return "nothing to retry"
         a = self.rng.choice(self.attempts)
         if a.op == CREATE_TRANSFER:
-            body = (*a.body[:3], int(a.body[3]) + 1)
+            body = (*a.body[:2], int(a.body[2]) + 1)
         else:
             body = (a.body[0], 3 - int(a.body[1]), a.body[2])
         return self.submit(Attempt(a.op, a.user, a.key, body), retry=True)
@@ -396,7 +391,7 @@ class Simulation:
             self.attempts.append(attempt)
         label = f"{attempt.op} {attempt.user}/{attempt.key} {attempt.body}"
         try:
-            result_id = self._call(attempt)
+            result_id, replayed = self._call(attempt)
         except SimulatedCrash as crash:
             if str(crash) == AFTER_COMMIT:
                 state.maybe_bodies.append(attempt.body)
@@ -417,36 +412,36 @@ class Simulation:
                     "REPLAY_LOST_RESULT", f"{label}: a retry of an acknowledged request got {error.code}"
                 ) from None
             return f"{label} -> {error.code}"
-        if state.acked_id is not None and state.acked_body == attempt.body and result_id != state.acked_id:
-            raise InvariantBroken(
-                "REPLAY_CHANGED_RESULT", f"{label}: acknowledged {state.acked_id}, the retry returned {result_id}"
-            )
+        if state.acked_id is not None and state.acked_body == attempt.body:
+            if result_id != state.acked_id:
+                raise InvariantBroken(
+                    "REPLAY_CHANGED_RESULT", f"{label}: acknowledged {state.acked_id}, the retry returned {result_id}"
+                )
+            if not replayed:
+                raise InvariantBroken("REPLAY_NOT_FLAGGED", f"{label}: an earlier result returned as new")
+        if replayed and not state.maybe_bodies:
+            raise InvariantBroken("FALSE_REPLAY", f"{label}: flagged as a replay, but nothing committed before")
         if state.acked_id is None:
             state.acked_id, state.acked_body = result_id, attempt.body
             state.maybe_bodies.append(attempt.body)
         return f"{label} -> {result_id}"
 
-    def _call(self, attempt: Attempt) -> str:
+    def _call(self, attempt: Attempt) -> tuple[str, bool]:
+        """The result's id, and whether the service said it is an earlier result returned again."""
         if attempt.op == CREATE_TRANSFER:
-            source, to_account, beneficiary, minor = attempt.body
-            transfer = self.app.banking.create_transfer(
-                CreateTransfer(
-                    attempt.user,
-                    source,
-                    f"{minor // 100}.{minor % 100:02d}",
-                    attempt.key,
-                    to_account_id=to_account,
-                    beneficiary_id=beneficiary,
-                )
+            source, destination, minor = attempt.body
+            sent = self.app.banking.send_transfer(
+                CreateTransfer(attempt.user, source, f"{minor // 100}.{minor % 100:02d}", attempt.key, destination)
             )
+            transfer = sent.value
             self.acked_transfers.setdefault(transfer.transfer_id, (attempt.user, source, transfer.amount.minor))
-            return transfer.transfer_id
+            return transfer.transfer_id, sent.replayed
         product, quantity, account = attempt.body
-        order = self.app.marketplace.create_purchase(
+        placed = self.app.marketplace.place_purchase(
             CreatePurchase(attempt.user, product, quantity, account, attempt.key)
         )
-        self.acked_orders.setdefault(order.order_id, (attempt.user, order.status))
-        return order.order_id
+        self.acked_orders.setdefault(placed.value.order_id, (attempt.user, placed.value.status))
+        return placed.value.order_id, placed.replayed
 
     def read(self) -> str:
         user = self.rng.choice(CUSTOMERS)

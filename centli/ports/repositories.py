@@ -61,12 +61,20 @@ class BeneficiaryRepository(Protocol):
 
 
 class LedgerRepository(Protocol):
-    def post(self, transfer: Transfer) -> None:
+    def post(self, transfer: Transfer, *, resolve_destination: bool = False) -> None:
         """Write intent: one debit and one credit plus the transfer record.
 
         Guards: the source account is ``transfer.user_id``'s and the target
         exists (AccountNotFound), both hold the transfer's currency
         (CurrencyMismatch), the source holds the amount (InsufficientFunds).
+
+        With ``resolve_destination`` the target is a destination id taken as
+        one of the user's own accounts first: when no such account exists,
+        commit raises DestinationIsBeneficiary (carrying the user's saved
+        beneficiary of that id) or DestinationNotFound, and nothing is
+        written. Stores answer it within the same atomic write (DynamoDB: a
+        condition check on the beneficiary in the same transaction), so an
+        own-account transfer still needs no read.
         """
         ...
 

@@ -20,13 +20,11 @@ class Scenario:
     def __init__(self, bank: Bank) -> None:
         self.bank = bank
         banking, market = bank.app.banking, bank.app.marketplace
-        self.transfer = banking.create_transfer(
-            CreateTransfer(ANA, "acc-0001", "100.00", "key-t1", beneficiary_id="ben-mama")
-        )
+        self.transfer = banking.create_transfer(CreateTransfer(ANA, "acc-0001", "100.00", "key-t1", "ben-mama"))
         self.confirmed = market.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0001", "key-o1"))
         bank.settle()
         self.cancelled = market.create_purchase(CreatePurchase(ANA, "p-200", 1, "acc-0001", "key-o2"))
-        banking.create_transfer(CreateTransfer(ANA, "acc-0001", "23500.00", "key-t2", to_account_id="acc-0003"))
+        banking.create_transfer(CreateTransfer(ANA, "acc-0001", "23500.00", "key-t2", "acc-0003"))
         bank.settle()
         assert market.get_order(ANA, self.confirmed.order_id).status == "CONFIRMED"
         assert market.get_order(ANA, self.cancelled.order_id).status == "CANCELLED"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from centli.domain.errors import ConcurrencyConflict, InsufficientFunds, LimitExceeded, OutOfStock
+from centli.domain.errors import ConcurrencyConflict, InsufficientFunds, InvalidInput, LimitExceeded, OutOfStock
 from centli.domain.events import EventAlreadyProcessed
 from centli.domain.idempotency import DuplicateIdempotencyKey
 from centli.domain.loading import parse_bank_document
@@ -208,3 +208,26 @@ def test_loading_twice_is_idempotent(any_backend: Backend) -> None:
         assert account.alias == "Nómina"
     if (pending := pending_ids(any_backend)) is not None:  # None: NO_OUTBOX
         assert pending == []  # loading publishes nothing
+
+
+def test_a_later_load_cannot_give_a_customer_a_beneficiary_with_one_of_their_account_ids(
+    any_backend: Backend,
+) -> None:
+    """One document is checked when parsed; what is already stored is checked by every store's load."""
+    any_backend.load(parse_bank_document(BANK, datetime(2026, 11, 24, tzinfo=UTC)), None)
+    clash_beneficiary = {
+        "users": [{"user_id": ANA}, {"user_id": LUIS}],
+        "accounts": [{"user_id": LUIS, "account_id": "acc-l2", "alias": "Otra", "opening_balance": "0.00"}],
+        "beneficiaries": [{"user_id": ANA, "beneficiary_id": "acc-a1", "alias": "Luis", "account_id": "acc-l2"}],
+    }
+    clash_account = {
+        "users": [{"user_id": ANA}],
+        "accounts": [{"user_id": ANA, "account_id": "ben-luis", "alias": "Nueva", "opening_balance": "0.00"}],
+    }
+    for document in (clash_beneficiary, clash_account):
+        with pytest.raises(InvalidInput, match="has the id of one of u-ana's own accounts"):
+            any_backend.load(parse_bank_document(document, datetime(2026, 11, 25, tzinfo=UTC)), None)
+    with any_backend.uow() as uow:  # nothing of either document was written
+        assert [b.beneficiary_id for b in uow.beneficiaries.list_for_user(ANA)] == ["ben-luis"]
+        assert [a.account_id for a in uow.accounts.list_for_user(ANA)] == ["acc-a1"]
+        assert uow.accounts.list_for_user(LUIS)[0].account_id == "acc-l1" and len(uow.accounts.list_for_user(LUIS)) == 1

@@ -8,21 +8,22 @@ failing is backed off, so it never starves the others.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from centli.domain import events as ev
 from centli.domain.application import Application, saga_handlers
 from centli.domain.events import DomainEvent
-from centli.domain.ledger import AccountRef
+from centli.domain.ledger import AccountRef, Transfer
 from centli.domain.marketplace import CreatePurchase
 from centli.domain.messagebus import EventBus, InProcessPublisher, OutboxRelay
 from centli.domain.money import Money
+from centli.domain.orders import Order
 from centli.domain.settlement import CLEARING_ACCOUNTS, SETTLEMENT_CONCEPT, clearing_accounts, clearing_for_order
 from tests.backends import Backend
 from tests.conftest import Bank, make_bank
-from tests.contract.conftest import full_history
+from tests.contract.conftest import commit, full_history
 
 pytestmark = pytest.mark.contract
 
@@ -51,11 +52,21 @@ def assert_ledger_rules(bank: Bank, refs: list[AccountRef]) -> None:
         assert running == 0, ref  # the opening entry is the oldest CREDIT
 
 
+def customers(bank: Bank) -> list[AccountRef]:
+    users = (ANA, LUIS, SELLER.user_id)
+    return [AccountRef(u, a.account_id) for u in users for a in bank.app.banking.list_accounts(u)]
+
+
 def every_account(bank: Bank) -> list[AccountRef]:
-    customers = [
-        AccountRef(u, a.account_id) for u in (ANA, LUIS, SELLER.user_id) for a in bank.app.banking.list_accounts(u)
-    ]
-    return customers + clearing_accounts(SELLER)
+    return customers(bank) + clearing_accounts(SELLER)
+
+
+def total(bank: Bank, refs: list[AccountRef]) -> int:
+    """All the money in ``refs`` (read in batches)."""
+    with bank.backend.uow() as uow:
+        found = uow.accounts.get_many(refs)
+    assert len(found) == len(refs)
+    return sum(a.balance.minor for a in found)
 
 
 def big_shop(*product_ids: str) -> dict[str, object]:
@@ -91,7 +102,7 @@ def test_clearing_accounts_are_opened_with_the_seller_and_kept_out_of_its_list(a
 def test_sales_wait_in_clearing_accounts_until_the_sweeper_settles_them(any_backend: Backend) -> None:
     bank = make_bank(any_backend)
     refs = every_account(bank)
-    before = sum(balance_of(bank, r).minor for r in refs)
+    before = total(bank, refs)
     orders = [
         bank.app.marketplace.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0001", f"buy-{n}")) for n in range(6)
     ]
@@ -105,19 +116,23 @@ def test_sales_wait_in_clearing_accounts_until_the_sweeper_settles_them(any_back
     assert len(expected) > 1, "the orders spread over several clearing accounts"
     # Nothing reached the seller's account yet: every sale sits in the clearing account its order chose.
     assert balance_of(bank, SELLER) == Money(0)
-    for ref in clearing_accounts(SELLER):
-        assert balance_of(bank, ref).minor == expected.get(ref, 0), ref
-    assert sum(balance_of(bank, r).minor for r in refs) == before
-    assert_ledger_rules(bank, refs)
+    with bank.backend.uow() as uow:
+        held = {AccountRef(a.user_id, a.account_id): a.balance.minor for a in uow.accounts.get_many(refs)}
+    assert {ref: held[ref] for ref in clearing_accounts(SELLER)} == {
+        ref: expected.get(ref, 0) for ref in clearing_accounts(SELLER)
+    }
+    assert total(bank, refs) == before
+    assert_ledger_rules(bank, [*customers(bank), *expected])
 
     assert bank.app.marketplace.settle_sales(bank.app.banking) == len(expected)
     assert balance_of(bank, SELLER) == paid
-    assert all(balance_of(bank, r) == Money(0) for r in clearing_accounts(SELLER))
+    with bank.backend.uow() as uow:
+        assert {a.balance.minor for a in uow.accounts.get_many(clearing_accounts(SELLER))} == {0}
     credits = bank.app.banking.list_transactions(SELLER.user_id, SELLER.account_id, 50).entries
     settlement = [e for e in credits if e.description == SETTLEMENT_CONCEPT]
     assert sorted(e.amount.minor for e in settlement) == sorted(expected.values())
-    assert sum(balance_of(bank, r).minor for r in refs) == before
-    assert_ledger_rules(bank, refs)
+    assert total(bank, refs) == before
+    assert_ledger_rules(bank, [*customers(bank), *expected])
 
 
 def test_settlement_is_fenced_per_account_and_minute(any_backend: Backend) -> None:
@@ -125,25 +140,38 @@ def test_settlement_is_fenced_per_account_and_minute(any_backend: Backend) -> No
     first = bank.app.marketplace.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0001", "buy-a"))
     bank.settle()
     assert bank.app.marketplace.settle_sales(bank.app.banking) == 1
-    # Another sale into the same clearing account in the same minute: a second run (an overlapping
-    # sweeper) moves nothing; the next minute's run settles it.
+    # More money reaches the same clearing account in the same minute (an ordinary ledger transfer,
+    # as another sale would): a second run (an overlapping sweeper) moves nothing; the next minute's does.
     target = clearing_for_order(SELLER, first.order_id)
-    n = 0
-    while True:
-        n += 1
-        order = bank.app.marketplace.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0001", f"buy-b{n}"))
-        bank.settle()
-        if clearing_for_order(SELLER, order.order_id) == target:
-            break
-    waiting = balance_of(bank, target)
-    assert waiting == order.total
-    bank.app.marketplace.settle_sales(bank.app.banking)
-    assert balance_of(bank, target) == waiting
+    more = Transfer("trf-more", ANA, "acc-0001", target, Money.of("2.00"), "Venta", bank.clock.now())
+    with bank.backend.uow() as uow:
+        uow.ledger.post(more)
+        uow.commit()
+    assert bank.app.marketplace.settle_sales(bank.app.banking) == 0
+    assert balance_of(bank, target) == Money.of("2.00")
     bank.clock.advance(timedelta(minutes=1))
-    bank.app.marketplace.settle_sales(bank.app.banking)
+    assert bank.app.marketplace.settle_sales(bank.app.banking) == 1
     assert balance_of(bank, target) == Money(0)
+    assert balance_of(bank, SELLER) == Money.of("3.00")
     assert bank.app.marketplace.settle_sales(bank.app.banking) == 0  # nothing left: no empty transfers
-    assert_ledger_rules(bank, every_account(bank))
+    assert_ledger_rules(bank, [*customers(bank), target])
+
+
+def stuck_order(order_id: str, product_id: str, created_at: datetime) -> Order:
+    return Order(
+        order_id=order_id,
+        user_id=ANA,
+        product_id=product_id,
+        quantity=1,
+        total=Money.of("1.00"),
+        account_id="acc-0001",
+        seller=SELLER,
+        status="PENDING",
+        version=1,
+        created_at=created_at,
+        updated_at=created_at,
+        correlation_id=f"corr-{order_id}",
+    )
 
 
 def failing_app(bank: Bank, bad_product: str) -> Application:
@@ -165,18 +193,33 @@ def failing_app(bank: Bank, bad_product: str) -> Application:
 def test_stuck_orders_that_always_fail_never_starve_the_others(any_backend: Backend) -> None:
     bank = make_bank(any_backend, big_shop("p-bad", "p-good"))
     app = failing_app(bank, "p-bad")
-    # 150 purchases whose saga never ran (say, the relay was down): the 100 failing ones are the oldest.
-    bad, good = [], []
-    for n in range(150):
-        product, bucket = ("p-bad", bad) if n < 100 else ("p-good", good)
-        bucket.append(app.marketplace.create_purchase(CreatePurchase(ANA, product, 1, "acc-0001", f"k-{n}")).order_id)
-        bank.clock.advance(timedelta(seconds=1))
-    assert bank.backend.outbox is not None
-    bank.backend.outbox.mark_published([e.event_id for e in bank.backend.outbox.pending(1000)])  # lost
+    # 150 purchases whose saga never ran (say, the relay was down): what createPurchase left behind,
+    # PENDING orders with their stock reserved, written 25 to a commit. The 100 failing ones are the oldest.
+    bad = [f"ord-bad-{n:03d}" for n in range(100)]
+    good = [f"ord-good-{n:03d}" for n in range(50)]
+    commit(bank.backend, lambda uow: uow.products.reserve("p-bad", len(bad)))
+    commit(bank.backend, lambda uow: uow.products.reserve("p-good", len(good)))
+    stuck = [stuck_order(oid, "p-bad" if oid in bad else "p-good", bank.clock.now() + timedelta(seconds=n))
+             for n, oid in enumerate(bad + good)]  # fmt: skip
+    for start in range(0, len(stuck), 25):
+        commit(bank.backend, *(lambda uow, o=o: uow.orders.add(o) for o in stuck[start : start + 25]))
     bank.clock.advance(TIMEOUT * 2)
 
+    def orders() -> dict[str, Order]:
+        """Ana's orders, a page of 50 at a time (one Query each on DynamoDB)."""
+        found: dict[str, Order] = {}
+        position: str | None = None
+        while True:
+            with bank.backend.uow() as uow:
+                page = uow.orders.list_for_user(ANA, 50, position)
+            found.update((o.order_id, o) for o in page.items)
+            if page.next_position is None:
+                return found
+            position = page.next_position
+
     def statuses(ids: list[str]) -> set[str]:
-        return {app.marketplace.get_order(ANA, oid).status for oid in ids}
+        now = orders()
+        return {now[oid].status for oid in ids}
 
     # One page of 100 a run: the first run takes the oldest 100, all failing ones...
     assert app.marketplace.sweep_stuck_orders(app.banking, limit=100, pages=1) == 100
@@ -192,7 +235,8 @@ def test_stuck_orders_that_always_fail_never_starve_the_others(any_backend: Back
     bank.clock.advance(TIMEOUT + timedelta(seconds=1))
     assert app.marketplace.sweep_stuck_orders(app.banking, limit=100, pages=1) == 0  # re-announced, not voided again
     app.settle()
-    attempts = {app.marketplace.get_order(ANA, oid).sweep_attempts for oid in bad}
+    now = orders()
+    attempts = {now[oid].sweep_attempts for oid in bad}
     assert attempts == {2}
     # No money moved for any of them, and the stock of the cancelled ones is back.
     assert bank.app.banking.get_balance(ANA, "acc-0001").balance == Money.of("100000.00")

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
+from moto.core.model_instances import reset_model_data
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -45,9 +46,15 @@ class _OneRequestAtATime:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self._app = app
         self._lock = threading.Lock()
+        self._served = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         with self._lock:
+            self._served += 1
+            if self._served % 50 == 0:
+                # moto keeps every model object it ever made, for its dashboard: each transaction's
+                # deep copy of the tables it touches, forever. Forget them, or memory grows per request.
+                reset_model_data()
             return list(self._app(environ, start_response))
 
 

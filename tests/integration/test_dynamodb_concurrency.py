@@ -93,7 +93,7 @@ def test_concurrent_transfers_on_hot_accounts_keep_every_invariant(tmp_path: Pat
                     f"acc-{sender}",
                     Money(pick.randint(1, 60_000)).to_decimal_string(),
                     f"shared-{i}" if shared else f"t{thread_no}-{i}",
-                    beneficiary_id=f"ben-{receiver}",
+                    destination_id=f"ben-{receiver}",
                 )
                 try:
                     done = app.banking.create_transfer(cmd)

@@ -93,11 +93,12 @@ def test_health_and_accounts_of_the_demo_bank(server: Server) -> None:
 def test_transfer_is_exact_and_happens_once_per_idempotency_key(server: Server) -> None:
     headers = {**ANA, "Idempotency-Key": "local-1", "Content-Type": "application/json"}
     # A JSON number with decimals must stay exact (never a float on the way in).
-    payload = b'{"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": 500.10, "currency": "MXN"}'
+    payload = b'{"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": 500.10}'
     first = server.call("POST", "/transfers", payload, headers)
     again = server.call("POST", "/transfers", payload, headers)
     assert first[0] == again[0] == 200
     assert first[1]["transfer_id"] == again[1]["transfer_id"]
+    assert (first[1]["replayed"], again[1]["replayed"]) == (False, True)
     assert first[1]["amount"] == "500.10"
     assert balance(server, "acc-0001") == "24499.90"
     different = dict(json.loads(payload), amount="20.00")
@@ -130,9 +131,28 @@ def test_agent_events_are_answered_like_lambda(server: Server) -> None:
     assert refused["error"]["code"] == "UNAUTHENTICATED"
 
 
+def test_each_request_line_carries_the_calls_correlation_id(server: Server) -> None:
+    server.call("GET", "/accounts/acc-0001/balance", headers=ANA)
+    for event in (example("bedrock-openapi-getBalance.json"), example("agentcore-gateway-getBalance.json")):
+        server.call("POST", "/agent/core-banking", event)
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [json.loads(x) for x in server.log.read_text("utf-8").splitlines() if x.startswith("{")]
+        requests = [r for r in lines if r.get("message") == "http request"]
+        if len(requests) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    calls = [r for r in lines if r.get("message") in ("operation finished", "operation refused")]
+    assert len(requests) == len(calls) == 3
+    # One id per call, and the request line names the same one as the call's own lines.
+    assert [r["correlation_id"] for r in requests] == [c["correlation_id"] for c in calls]
+    assert requests[2]["correlation_id"] == "req-123"  # the gateway's request id in the AgentCore example
+
+
 def test_identity_and_bad_requests(server: Server) -> None:
     status, body = server.call("GET", "/accounts")
     assert (status, body["error"]["code"]) == (401, "UNAUTHENTICATED")
+    assert "X-Centli-User" in body["error"]["message"]  # where the local server expects the identity
     status, body = server.call("GET", "/accounts/acc-0002/balance", headers=ANA)  # Luis's account
     assert status == 404
     status, body = server.call("POST", "/transfers", b"{not json", ANA)
@@ -162,7 +182,7 @@ def test_state_survives_a_restart_and_the_demo_load_is_idempotent(tmp_path: Path
         status, _ = first.call(
             "POST",
             "/transfers",
-            {"from_account_id": "acc-0001", "to_account_id": "acc-0003", "amount": "100.00"},
+            {"from_account_id": "acc-0001", "destination_id": "acc-0003", "amount": "100.00"},
             {**ANA, "Idempotency-Key": "restart-1"},
         )
         assert status == 200

@@ -80,7 +80,7 @@ def snapshot(path: Path) -> dict[str, list[tuple[object, ...]]]:
 
 
 def transfer_command(key: str, amount: str = "100.00") -> CreateTransfer:
-    return CreateTransfer(ANA, "acc-0001", amount, key, beneficiary_id="ben-mama")
+    return CreateTransfer(ANA, "acc-0001", amount, key, destination_id="ben-mama")
 
 
 def balance(app: Application, user: str, account: str) -> int:

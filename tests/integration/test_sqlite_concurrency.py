@@ -83,7 +83,7 @@ class Request:
             from_account_id=f"acc-{self.sender}",
             amount=self.amount,
             idempotency_key=self.key,
-            beneficiary_id=f"ben-{self.receiver}",
+            destination_id=f"ben-{self.receiver}",
         )
 
 

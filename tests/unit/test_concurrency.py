@@ -39,8 +39,8 @@ def request(rng: random.Random, key: str) -> CreateTransfer:
     user = rng.choice(USERS)
     source, other = rng.sample(["a", "b"], 2)
     amount = Money(rng.randint(1, 30_000)).to_decimal_string()
-    target = {"to_account_id": f"acc-{user}-{other}"} if rng.random() < 0.5 else {"beneficiary_id": f"ben-{user}"}
-    return CreateTransfer(user, f"acc-{user}-{source}", amount, key, **target)
+    destination = f"acc-{user}-{other}" if rng.random() < 0.5 else f"ben-{user}"
+    return CreateTransfer(user, f"acc-{user}-{source}", amount, key, destination_id=destination)
 
 
 def test_concurrent_transfers_on_hot_accounts_keep_every_invariant(tmp_path: Path) -> None:

@@ -126,8 +126,8 @@ class BankMachine(RuleBasedStateMachine):
         source = data.draw(st.sampled_from(OWN_ACCOUNTS[user]))
         others = [a for a in OWN_ACCOUNTS[user] if a != source]
         to_own = bool(others) and data.draw(st.booleans())
-        target = {"to_account_id": others[0]} if to_own else {"beneficiary_id": BENEFICIARY[user]}
-        cmd = CreateTransfer(user, source, amount, key, concept=f"key={key}", **target)
+        destination = others[0] if to_own else BENEFICIARY[user]
+        cmd = CreateTransfer(user, source, amount, key, concept=f"key={key}", destination_id=destination)
         self._send(cmd, fault)
         return cmd
 

@@ -91,7 +91,7 @@ def test_purchase_confirmed_end_to_end(memory_bank: Bank) -> None:
 def test_payment_failure_at_payment_time_is_compensated(memory_bank: Bank) -> None:
     order = buy(memory_bank, "p-100", 1, account="acc-0003")  # 499.00 of 1000.00: enough right now
     # Before the payment runs, the money leaves the account.
-    memory_bank.app.banking.create_transfer(CreateTransfer(ANA, "acc-0003", "600", "drain", to_account_id="acc-0001"))
+    memory_bank.app.banking.create_transfer(CreateTransfer(ANA, "acc-0003", "600", "drain", destination_id="acc-0001"))
     memory_bank.settle()
     cancelled = memory_bank.app.marketplace.get_order(ANA, order.order_id)
     assert (cancelled.status, cancelled.cancel_reason, cancelled.version) == ("CANCELLED", "INSUFFICIENT_FUNDS", 2)
@@ -262,7 +262,7 @@ def test_a_paid_order_whose_confirmation_was_lost_is_confirmed_by_the_sweeper_ev
 
 def test_a_declined_order_whose_failure_was_lost_is_cancelled_by_the_sweeper(memory_bank: Bank) -> None:
     order = buy(memory_bank, "p-200", 1)
-    drain = CreateTransfer(ANA, "acc-0001", "24000.00", "drain", to_account_id="acc-0003")
+    drain = CreateTransfer(ANA, "acc-0001", "24000.00", "drain", destination_id="acc-0003")
     memory_bank.app.banking.create_transfer(drain)  # 1000.00 left for a 1299.90 payment
     store = store_of(memory_bank)
     [initiated] = events_of(memory_bank, ev.PURCHASE_INITIATED)
@@ -278,7 +278,7 @@ def test_a_declined_order_whose_failure_was_lost_is_cancelled_by_the_sweeper(mem
 
 def test_a_customer_key_cannot_take_an_orders_payment_fence(memory_bank: Bank) -> None:
     order = buy(memory_bank, "p-100", 1)
-    hostile = CreateTransfer(ANA, "acc-0001", "1.00", f"order-payment:{order.order_id}", to_account_id="acc-0003")
+    hostile = CreateTransfer(ANA, "acc-0001", "1.00", f"order-payment:{order.order_id}", destination_id="acc-0003")
     with pytest.raises(InvalidInput):
         memory_bank.app.banking.create_transfer(hostile)
     memory_bank.settle()

@@ -10,24 +10,30 @@ that authenticated the customer before calling the agent).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, verify_assertion
+from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, AssertionRefused, verify_assertion
 from centli.domain.errors import DomainError, InvalidInput
 
 OPENAPI: Final = "openapi"
 FUNCTION: Final = "function"
 AGENTCORE: Final = "agentcore"
+#: A call made on this machine (the local server's REST paths, scripts): identity from the local caller.
+LOCAL: Final = "local"
 
 MESSAGE_VERSION: Final = "1.0"
 TOOL_NAME_KEY: Final = "bedrockAgentCoreToolName"
+REQUEST_ID_KEY: Final = "bedrockAgentCoreAwsRequestId"
+MESSAGE_ID_KEY: Final = "bedrockAgentCoreMcpMessageId"
 TOOL_SEPARATOR: Final = "___"
 MAX_PARAMETERS: Final = 32
 MAX_NAME_LENGTH: Final = 64
 _MAX_ECHO_LENGTH = 256
+security_log = logging.getLogger("centli.security")
 _CORRELATION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 
@@ -82,7 +88,7 @@ def parse_event(
     clock: Callable[[], float] = time.time,
 ) -> AgentCall:
     fmt = detect_format(event, context)
-    correlation = _correlation_id(event, context)
+    correlation = correlation_id_of(event, context)
     if fmt == AGENTCORE:
         return _parse_agentcore(event, context, correlation, identity_secret, int(clock()))
     data: Mapping[str, Any] = event if isinstance(event, Mapping) else {}
@@ -166,7 +172,29 @@ def _parse_agentcore(
     else:
         arguments = {str(k)[:_MAX_ECHO_LENGTH]: v for k, v in event.items()}
     assertion = arguments.pop(IDENTITY_ARGUMENT, None)
-    user_id = None if identity_secret is None else verify_assertion(assertion, identity_secret, now)
+    user_id: str | None = None
+    if identity_secret is not None and problem is None:
+        custom = _client_custom(context)
+        try:
+            user_id = verify_assertion(
+                assertion,
+                identity_secret,
+                now,
+                tool=tool,
+                arguments=arguments,
+                message_id=custom.get(MESSAGE_ID_KEY),
+                request_id=custom.get(REQUEST_ID_KEY),
+            )
+        except AssertionRefused as refused:
+            security_log.warning(
+                "security event: identity assertion refused",
+                extra={
+                    "security_event": "IDENTITY_ASSERTION_REFUSED",
+                    "reason": refused.reason,
+                    "tool": _text(tool),
+                    "correlation_id": correlation,
+                },
+            )
     return AgentCall(
         format=AGENTCORE,
         operation=operation,
@@ -217,7 +245,7 @@ def _client_custom(context: object) -> Mapping[str, Any]:
     return custom if isinstance(custom, Mapping) else {}
 
 
-def _correlation_id(event: object, context: object) -> str:
+def correlation_id_of(event: object, context: object) -> str:
     """From the calling application's session attributes, the gateway, or the Lambda request."""
     candidates: list[object] = []
     if isinstance(event, Mapping):
@@ -225,7 +253,7 @@ def _correlation_id(event: object, context: object) -> str:
             attributes = event.get(key)
             if isinstance(attributes, Mapping):
                 candidates.append(attributes.get("correlation_id"))
-    candidates.append(_client_custom(context).get("bedrockAgentCoreAwsRequestId"))
+    candidates.append(_client_custom(context).get(REQUEST_ID_KEY))
     candidates.append(getattr(context, "aws_request_id", None))
     for candidate in candidates:
         if is_safe_token(candidate):

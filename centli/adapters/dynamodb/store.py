@@ -87,6 +87,7 @@ from centli.domain.errors import (
     ConcurrencyConflict,
     CurrencyMismatch,
     DependencyUnavailable,
+    DestinationNotFound,
     InsufficientFunds,
     InvalidCursor,
     LimitExceeded,
@@ -100,6 +101,7 @@ from centli.domain.ledger import (
     Account,
     AccountRef,
     Beneficiary,
+    DestinationIsBeneficiary,
     Direction,
     LedgerEntry,
     NewAccount,
@@ -468,7 +470,18 @@ class DynamoStore:
             if product.product_id not in seen_products:
                 seen_products.add(product.product_id)
                 records.append((t.products, {"product_id": _s(product.product_id)}, [], _product_item(product)))
-        stored = self.batch_get([(table, key) for table, key, _, _ in records])
+        clashes = [
+            *((t.accounts, _account_key_attrs(b.user_id, b.beneficiary_id)) for b in data.beneficiaries),
+            *((t.beneficiaries, {"user_id": _s(a.user_id), "beneficiary_id": _s(a.account_id)}) for a in data.accounts),
+        ]
+        stored = self.batch_get([*((table, key) for table, key, _, _ in records), *clashes])
+        from centli.domain.loading import refuse_destination_clashes  # loading is an operator path
+
+        refuse_destination_clashes(
+            data,
+            lambda user, account: (t.accounts, _key_text(_account_key_attrs(user, account))) in stored,
+            lambda user, ben: (t.beneficiaries, _key_text({"user_id": _s(user), "beneficiary_id": _s(ben)})) in stored,
+        )
 
         def missing(table: str, key: Item, marker: Item) -> bool:
             found = stored.get((table, _key_text(key)))
@@ -848,7 +861,7 @@ class _Beneficiaries(_Repo):
 
 
 class _Ledger(_Repo):
-    def post(self, transfer: Transfer) -> None:
+    def post(self, transfer: Transfer, *, resolve_destination: bool = False) -> None:
         t = self._t
         amount = transfer.amount
         source = AccountRef(transfer.user_id, transfer.from_account_id)
@@ -947,6 +960,19 @@ class _Ledger(_Repo):
         }
         head_refs = list(heads)
         items = [*account_items, *heads.values(), *entry_puts.values(), record]
+        # The destination as an own account first; in the same request, a check that the customer has
+        # no saved beneficiary of that id. When it is one, the check's stored item (ALL_OLD) names it.
+        guard: Item | None = None
+        if resolve_destination:
+            guard = {
+                "ConditionCheck": {
+                    "TableName": t.beneficiaries,
+                    "Key": {"user_id": _s(target.user_id), "beneficiary_id": _s(target.account_id)},
+                    "ConditionExpression": "attribute_not_exists(user_id)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+            items.append(guard)
         restamps = 0
 
         def restamp(ref: AccountRef, reason: Reason) -> bool:
@@ -964,13 +990,27 @@ class _Ledger(_Repo):
             return True
 
         def explain(reasons: list[Reason]) -> Exception | _Resend | None:
-            nonlocal restamps
+            nonlocal restamps, guard
             src = reasons[0]
             tgt = reasons[0] if source == target else reasons[1]
+            saved = reasons[-1] if guard is not None else None
+            if guard is not None:
+                reasons = reasons[:-1]
             if _failed(src) and _old(src) is None:
                 return AccountNotFound(field="from_account_id")
             if _failed(tgt) and _old(tgt) is None:
+                if saved is not None:
+                    stored = _old(saved)
+                    if _failed(saved) and stored is not None:
+                        return DestinationIsBeneficiary(_beneficiary_from_item(stored))
+                    return DestinationNotFound(field="destination_id")
                 return AccountNotFound(field="to_account_id")
+            if guard is not None and saved is not None and _failed(saved) and not any(_failed(r) for r in reasons):
+                # Both an own account and a beneficiary have this id (data loaded before loading refused
+                # that): own accounts come first, so send the posting again without the check.
+                items.remove(guard)
+                guard = None
+                return RESEND
             src_old = _old(src)
             if (_failed(src) and src_old is not None and _str(src_old, "currency") != amount.currency) or (
                 _failed(tgt) and tgt is not src

@@ -20,6 +20,7 @@ from centli.domain.errors import (
     AccountNotFound,
     ConcurrencyConflict,
     CurrencyMismatch,
+    DestinationNotFound,
     InsufficientFunds,
     LimitExceeded,
     OutOfStock,
@@ -32,6 +33,7 @@ from centli.domain.ledger import (
     Account,
     AccountRef,
     Beneficiary,
+    DestinationIsBeneficiary,
     LedgerEntry,
     NewAccount,
     Transfer,
@@ -261,7 +263,7 @@ class _Beneficiaries(_Repo):
 
 
 class _Ledger(_Repo):
-    def post(self, transfer: Transfer) -> None:
+    def post(self, transfer: Transfer, *, resolve_destination: bool = False) -> None:
         def op(stage: _Stage) -> None:
             source_key = (transfer.user_id, transfer.from_account_id)
             target_key = (transfer.to.user_id, transfer.to.account_id)
@@ -269,6 +271,11 @@ class _Ledger(_Repo):
             target: Account | None = stage.get("accounts", target_key)
             if source is None:
                 raise AccountNotFound(field="from_account_id")
+            if target is None and resolve_destination:
+                saved: Beneficiary | None = stage.get("beneficiaries", target_key)
+                if saved is not None:
+                    raise DestinationIsBeneficiary(saved)
+                raise DestinationNotFound(field="destination_id")
             if target is None:
                 raise AccountNotFound(field="to_account_id")
             if source.currency != transfer.amount.currency or target.currency != transfer.amount.currency:

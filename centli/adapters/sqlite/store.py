@@ -31,6 +31,7 @@ from centli.domain.errors import (
     ConcurrencyConflict,
     CurrencyMismatch,
     DependencyUnavailable,
+    DestinationNotFound,
     InsufficientFunds,
     InvalidCursor,
     LimitExceeded,
@@ -44,6 +45,7 @@ from centli.domain.ledger import (
     Account,
     AccountRef,
     Beneficiary,
+    DestinationIsBeneficiary,
     Direction,
     LedgerEntry,
     NewAccount,
@@ -417,7 +419,7 @@ class _Beneficiaries(_Repo):
 
 
 class _Ledger(_Repo):
-    def post(self, transfer: Transfer) -> None:
+    def post(self, transfer: Transfer, *, resolve_destination: bool = False) -> None:
         def op(db: sqlite3.Connection) -> None:
             amount = transfer.amount
             debited = db.execute(
@@ -432,14 +434,14 @@ class _Ledger(_Repo):
                 },
             ).fetchall()
             if not debited:
-                _explain_failed_post(db, transfer)
+                _explain_failed_post(db, transfer, resolve_destination)
             credited = db.execute(
                 "UPDATE accounts SET balance_minor = balance_minor + ?"
                 " WHERE user_id = ? AND account_id = ? AND currency = ? RETURNING balance_minor",
                 (amount.minor, transfer.to.user_id, transfer.to.account_id, amount.currency),
             ).fetchall()
             if not credited:
-                _explain_failed_post(db, transfer)
+                _explain_failed_post(db, transfer, resolve_destination)
             data = transfer.to_dict()
             data["created_at"] = utc_text(transfer.created_at)
             added = db.execute(
@@ -715,13 +717,21 @@ class _Outbox(_Repo):
 
 
 # guards' diagnosis --------------------------------------------------------------------
-def _explain_failed_post(db: sqlite3.Connection, transfer: Transfer) -> NoReturn:
+def _explain_failed_post(db: sqlite3.Connection, transfer: Transfer, resolve_destination: bool) -> NoReturn:
     """Raise the error a failed debit or credit means, in the memory store's order of checks."""
     find = "SELECT currency, balance_minor FROM accounts WHERE user_id = ? AND account_id = ?"
     source = db.execute(find, (transfer.user_id, transfer.from_account_id)).fetchone()
     if source is None:
         raise AccountNotFound(field="from_account_id")
     target = db.execute(find, (transfer.to.user_id, transfer.to.account_id)).fetchone()
+    if target is None and resolve_destination:
+        saved = db.execute(
+            "SELECT * FROM beneficiaries WHERE user_id = ? AND beneficiary_id = ?",
+            (transfer.to.user_id, transfer.to.account_id),
+        ).fetchone()
+        if saved is not None:
+            raise DestinationIsBeneficiary(_beneficiary(saved))
+        raise DestinationNotFound(field="destination_id")
     if target is None:
         raise AccountNotFound(field="to_account_id")
     if transfer.amount.currency != source["currency"] or transfer.amount.currency != target["currency"]:

@@ -24,19 +24,17 @@ from centli.entrypoints.demo import demo_bank
 from centli.entrypoints.operations import BY_ID, CORE_BANKING
 from centli.entrypoints.settings import Settings
 
-EXAMPLES = Path(__file__).resolve().parents[4] / "shared" / "examples"
+#: The tests' own copies of the contract's example events (tests never read ../shared).
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 IDENTITY_SECRET = "test-agentcore-identity-secret"
 FORMATS = ("openapi", "function", "agentcore")
 NOW_EPOCH = 1_795_000_000
 
 
 def example(name: str) -> dict[str, Any]:
-    """A sample event from ../shared/examples, or an equivalent built here when that folder is absent."""
-    path = EXAMPLES / name
-    if path.exists():
-        loaded: dict[str, Any] = json.loads(path.read_text("utf-8"))
-        return loaded
-    return copy.deepcopy(_FALLBACK_EXAMPLES[name])
+    """A sample event from tests/examples (a fresh copy: tests may change it)."""
+    loaded: dict[str, Any] = json.loads((EXAMPLES / name).read_text("utf-8"))
+    return loaded
 
 
 def bank_document() -> dict[str, Any]:
@@ -114,10 +112,30 @@ def agentcore_context(tool: str, target: str = "centli-core-banking") -> SimpleN
     )
 
 
-def assertion(user: str, now: int | None = None, ttl: int = 60) -> str:
+def assertion(
+    user: str,
+    now: int | None = None,
+    ttl: int = 60,
+    *,
+    tool: str = "getBalance",
+    arguments: dict[str, Any] | None = None,
+    message_id: str = "msg-1",
+    request_id: str | None = "gw-req-1",
+    target: str | None = None,
+) -> str:
+    """What the interceptor writes for one call of ``tool`` with ``arguments`` (agentcore_context's ids)."""
     import time
 
-    return issue_assertion(IDENTITY_SECRET.encode(), user, int(time.time()) if now is None else now, ttl)
+    return issue_assertion(
+        IDENTITY_SECRET.encode(),
+        user,
+        int(time.time()) if now is None else now,
+        ttl,
+        tool=f"{target or 'centli-' + BY_ID[tool].action_group}___{tool}",
+        arguments=arguments or {},
+        message_id=message_id,
+        request_id=request_id,
+    )
 
 
 def build_event(
@@ -127,7 +145,7 @@ def build_event(
     if fmt == "agentcore":
         event = dict(params)
         if user is not None:
-            event[IDENTITY_ARGUMENT] = assertion(user)
+            event[IDENTITY_ARGUMENT] = assertion(user, tool=operation, arguments=params)
         return event, agentcore_context(operation, f"centli-{op.action_group}")
     as_list = [{"name": k, "type": "string", "value": str(v)} for k, v in params.items()]
     event: dict[str, Any] = {
@@ -245,7 +263,7 @@ def seeded(harness: Harness) -> dict[str, str]:
         transfer = harness.call(
             "openapi",
             "createTransfer",
-            {"from_account_id": source, "beneficiary_id": target, "amount": "10.00", "idempotency_key": f"t-{user}"},
+            {"from_account_id": source, "destination_id": target, "amount": "10.00", "idempotency_key": f"t-{user}"},
             user=user,
         )
         order = harness.call(
@@ -258,70 +276,3 @@ def seeded(harness: Harness) -> dict[str, str]:
         ids[f"{user}:transfer"] = transfer.body["transfer_id"]
         ids[f"{user}:order"] = order.body["order_id"]
     return ids
-
-
-_FALLBACK_EXAMPLES: dict[str, dict[str, Any]] = {
-    "bedrock-openapi-getBalance.json": {
-        "messageVersion": "1.0",
-        "agent": {"name": "centli-assistant", "id": "AGENT12345", "alias": "TSTALIASID", "version": "DRAFT"},
-        "inputText": "¿Cuánto tengo en mi cuenta de nómina?",
-        "sessionId": "sess-0001",
-        "actionGroup": "core-banking",
-        "apiPath": "/accounts/{account_id}/balance",
-        "httpMethod": "GET",
-        "parameters": [{"name": "account_id", "type": "string", "value": "acc-0001"}],
-        "sessionAttributes": {"user_id": "u-ana"},
-        "promptSessionAttributes": {},
-    },
-    "bedrock-openapi-createTransfer.json": {
-        "messageVersion": "1.0",
-        "agent": {"name": "centli-assistant", "id": "AGENT12345", "alias": "TSTALIASID", "version": "DRAFT"},
-        "inputText": "Mándale 500 pesos a mi mamá",
-        "sessionId": "sess-0001",
-        "actionGroup": "core-banking",
-        "apiPath": "/transfers",
-        "httpMethod": "POST",
-        "parameters": [],
-        "requestBody": {
-            "content": {
-                "application/json": {
-                    "properties": [
-                        {"name": "from_account_id", "type": "string", "value": "acc-0001"},
-                        {"name": "beneficiary_id", "type": "string", "value": "ben-mama"},
-                        {"name": "amount", "type": "string", "value": "500.00"},
-                        {"name": "currency", "type": "string", "value": "MXN"},
-                        {"name": "concept", "type": "string", "value": "Para el súper"},
-                    ]
-                }
-            }
-        },
-        "sessionAttributes": {"user_id": "u-ana"},
-        "promptSessionAttributes": {},
-    },
-    "bedrock-function-createPurchase.json": {
-        "messageVersion": "1.0",
-        "agent": {"name": "centli-assistant", "id": "AGENT12345", "alias": "TSTALIASID", "version": "DRAFT"},
-        "inputText": "Cómprame los audífonos con mi cuenta de nómina",
-        "sessionId": "sess-0002",
-        "actionGroup": "marketplace",
-        "function": "createPurchase",
-        "parameters": [
-            {"name": "product_id", "type": "string", "value": "p-100"},
-            {"name": "quantity", "type": "integer", "value": "1"},
-            {"name": "account_id", "type": "string", "value": "acc-0001"},
-        ],
-        "sessionAttributes": {"user_id": "u-ana"},
-        "promptSessionAttributes": {},
-    },
-    "agentcore-gateway-getBalance.json": {
-        "event": {"account_id": "acc-0001"},
-        "context_client_context_custom": {
-            "bedrockAgentCoreToolName": "centli-core-banking___getBalance",
-            "bedrockAgentCoreMessageVersion": "1.0",
-            "bedrockAgentCoreAwsRequestId": "req-123",
-            "bedrockAgentCoreMcpMessageId": "msg-1",
-            "bedrockAgentCoreGatewayId": "gw-1",
-            "bedrockAgentCoreTargetId": "tgt-1",
-        },
-    },
-}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from types import SimpleNamespace
 from typing import Any
 
 from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT
@@ -12,6 +14,7 @@ from centli.entrypoints.agentcore_interceptor import handler
 from tests.unit.entrypoints.conftest import IDENTITY_SECRET, Harness, agentcore_context, decode
 
 ENV = {"CENTLI_AGENTCORE_IDENTITY_SECRET": IDENTITY_SECRET}
+REQUEST_ID = "bedrockAgentCoreAwsRequestId"
 
 
 def token(claims: dict[str, Any]) -> str:
@@ -30,7 +33,7 @@ def interceptor_event(
     headers = {"Accept": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
-    body = {"jsonrpc": "2.0", "id": 7, "method": method}
+    body = {"jsonrpc": "2.0", "id": "msg-1", "method": method}  # the id agentcore_context names
     if method == "tools/call":
         body["params"] = {"name": tool, "arguments": arguments}
     return {"interceptorInputVersion": "1.0", "mcp": {"gatewayRequest": {"headers": headers, "body": body}}}
@@ -69,7 +72,7 @@ def test_calls_without_a_usable_identity_never_reach_a_tool() -> None:
         response = output["mcp"]["transformedGatewayResponse"]
         assert "transformedGatewayRequest" not in output["mcp"]
         assert response["body"]["error"]["code"] == -32600
-        assert response["body"]["id"] == 7
+        assert response["body"]["id"] == "msg-1"
     assert "transformedGatewayResponse" in handler({"mcp": {}}, None, ENV)["mcp"]
 
 
@@ -90,3 +93,30 @@ def test_tools_of_other_targets_never_receive_the_assertion() -> None:
     forged = {"q": "x", IDENTITY_ARGUMENT: "written-by-the-model"}
     output = handler(interceptor_event(forged, bearer, tool="weather___forecast"), None, ENV)
     assert forwarded_arguments(output) == {"q": "x"}
+
+
+def test_each_assertion_is_bound_to_the_call_the_interceptor_saw(harness: Harness) -> None:
+    """Tool, arguments, message id and, when the interceptor can see it, the gateway's request id."""
+    bearer = f"Bearer {token({'sub': 'u-ana'})}"
+    interceptor_context = SimpleNamespace(client_context=SimpleNamespace(custom={REQUEST_ID: "gw-req-1"}))
+    output = handler(interceptor_event({"account_id": "acc-0001"}, bearer), interceptor_context, ENV)
+    arguments = forwarded_arguments(output)
+    claims = json.loads(base64.urlsafe_b64decode(arguments[IDENTITY_ARGUMENT].split(".")[0] + "=="))
+    assert (claims["tool"], claims["mid"], claims["rid"]) == ("centli-core-banking___getBalance", "msg-1", "gw-req-1")
+    assert claims["exp"] - time.time() <= 60
+    assert (
+        decode("agentcore", aws_lambda.core_banking_handler(dict(arguments), agentcore_context("getBalance"))).status
+        == 200
+    )
+    # The same assertion again: the same instance refuses a second use.
+    again = decode("agentcore", aws_lambda.core_banking_handler(dict(arguments), agentcore_context("getBalance")))
+    assert again.status == 401
+    # A fresh one replayed on another gateway request, or with other arguments, is refused.
+    fresh = forwarded_arguments(
+        handler(interceptor_event({"account_id": "acc-0001"}, bearer), interceptor_context, ENV)
+    )
+    other_request = agentcore_context("getBalance")
+    other_request.client_context.custom[REQUEST_ID] = "gw-req-2"
+    assert decode("agentcore", aws_lambda.core_banking_handler(dict(fresh), other_request)).status == 401
+    changed = {**fresh, "account_id": "acc-0003"}
+    assert decode("agentcore", aws_lambda.core_banking_handler(changed, agentcore_context("getBalance"))).status == 401

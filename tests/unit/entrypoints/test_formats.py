@@ -33,9 +33,8 @@ def params_for(operation: str, seeded: dict[str, str], fmt: str) -> dict[str, An
     if operation == "createTransfer":
         return {
             "from_account_id": "acc-0001",
-            "to_account_id": "acc-0003",
+            "destination_id": "acc-0003",
             "amount": "12.50",
-            "currency": "MXN",
             "concept": "Ahorro",
             "idempotency_key": f"k-{fmt}",
         }
@@ -60,10 +59,8 @@ def test_the_table_is_the_contract() -> None:
     }
     assert set(BY_ID["createTransfer"].request.model_fields) == {
         "from_account_id",
-        "to_account_id",
-        "beneficiary_id",
+        "destination_id",
         "amount",
-        "currency",
         "concept",
         "idempotency_key",
     }
@@ -141,7 +138,7 @@ def test_bodies_carry_the_contract_fields_and_values(harness: Harness, seeded: d
     }
 
 
-def test_the_shared_openapi_examples_get_exact_envelopes(harness: Harness) -> None:
+def test_the_openapi_examples_get_exact_envelopes(harness: Harness) -> None:
     event = example("bedrock-openapi-getBalance.json")
     raw = aws_lambda.core_banking_handler(event, None)
     assert raw == {
@@ -170,7 +167,7 @@ def test_the_shared_openapi_examples_get_exact_envelopes(harness: Harness) -> No
     assert harness.call("openapi", "getBalance", {"account_id": "acc-0001"}).body["balance"] == "24500.00"
 
 
-def test_the_shared_function_example_gets_an_exact_envelope(harness: Harness) -> None:
+def test_the_function_example_gets_an_exact_envelope(harness: Harness) -> None:
     raw = aws_lambda.marketplace_handler(example("bedrock-function-createPurchase.json"), None)
     response = raw["response"]
     assert response["actionGroup"] == "marketplace" and response["function"] == "createPurchase"
@@ -185,7 +182,8 @@ def test_a_retried_agent_turn_does_not_pay_twice(harness: Harness) -> None:
     event = example("bedrock-openapi-createTransfer.json")
     first = decode("openapi", aws_lambda.core_banking_handler(event, None))
     again = decode("openapi", aws_lambda.core_banking_handler(json.loads(json.dumps(event)), None))
-    assert first.body == again.body
+    assert (first.body["replayed"], again.body["replayed"]) == (False, True)
+    assert {**first.body, "replayed": True} == again.body
     assert harness.call("openapi", "getBalance", {"account_id": "acc-0001"}).body["balance"] == "24500.00"
     event["inputText"] = "Otra vez, mándale 500 a mi mamá"  # a new turn is a new request
     third = decode("openapi", aws_lambda.core_banking_handler(event, None))
@@ -193,8 +191,52 @@ def test_a_retried_agent_turn_does_not_pay_twice(harness: Harness) -> None:
     assert harness.call("openapi", "getBalance", {"account_id": "acc-0001"}).body["balance"] == "24000.00"
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_replayed_write_says_so_in_every_format(harness: Harness, fmt: str) -> None:
+    writes = {
+        "createTransfer": {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "5"},
+        "createPurchase": {"product_id": "p-100", "quantity": "1", "account_id": "acc-0001"},
+    }
+    for operation, base in writes.items():
+        params = {**base, "idempotency_key": f"replay-{fmt}-{operation}"}
+        first = harness.call(fmt, operation, params)
+        again = harness.call(fmt, operation, params)
+        assert first.status == again.status == 200, (first.body, again.body)
+        assert first.body["replayed"] is False and again.body["replayed"] is True
+        assert {**first.body, "replayed": True} == again.body  # the earlier result, marked as such
+    assert harness.call(fmt, "getBalance", {"account_id": "acc-0001"}).body["balance"] == "24496.00"  # 5 + 499 once
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("destination", "kind", "last4"), [("acc-0003", "OWN_ACCOUNT", "0003"), ("ben-mama", "BENEFICIARY", "0002")]
+)
+def test_create_transfer_takes_five_parameters_for_either_destination(
+    harness: Harness, fmt: str, destination: str, kind: str, last4: str
+) -> None:
+    params = {
+        "from_account_id": "acc-0001",
+        "destination_id": destination,
+        "amount": "10.00",
+        "concept": "Cinco",
+        "idempotency_key": f"five-{fmt}-{kind}",
+    }
+    assert len(params) == 5
+    reply = harness.call(fmt, "createTransfer", params)
+    assert reply.status == 200, reply.body
+    assert (reply.body["destination_type"], reply.body["to_account_last4"], reply.body["currency"]) == (
+        kind,
+        last4,
+        "MXN",
+    )
+    assert reply.body["beneficiary_id"] == (destination if kind == "BENEFICIARY" else None)
+    unknown = harness.call(fmt, "createTransfer", {**params, "destination_id": "ben-nadie", "idempotency_key": "u1"})
+    assert (unknown.status, unknown.body["error"]["code"]) == (404, "DESTINATION_NOT_FOUND")
+    assert "listBeneficiaries" in unknown.body["error"]["message"]
+
+
 def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) -> None:
-    params = {"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": "5", "idempotency_key": "k1"}
+    params = {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "5", "idempotency_key": "k1"}
     assert harness.call("openapi", "createTransfer", params).status == 200
     conflict = harness.call("function", "createTransfer", {**params, "amount": "6"})
     assert conflict.body["error"]["code"] == "IDEMPOTENCY_CONFLICT" and conflict.state is None
@@ -217,7 +259,7 @@ def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) 
         (
             "function",
             "createTransfer",
-            {"from_account_id": "acc-0003", "beneficiary_id": "ben-mama", "amount": "5000.00"},
+            {"from_account_id": "acc-0003", "destination_id": "ben-mama", "amount": "5000.00"},
             422,
             "INSUFFICIENT_FUNDS",
             None,
@@ -225,7 +267,7 @@ def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) 
         (
             "openapi",
             "createTransfer",
-            {"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": "50000.01"},
+            {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "50000.01"},
             422,
             "LIMIT_EXCEEDED",
             None,
@@ -233,7 +275,7 @@ def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) 
         (
             "function",
             "createTransfer",
-            {"from_account_id": "acc-0001", "beneficiary_id": "ben-mama", "amount": "1e3"},
+            {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "1e3"},
             400,
             "INVALID_AMOUNT",
             "REPROMPT",
@@ -241,9 +283,9 @@ def test_an_explicit_key_reused_for_another_request_conflicts(harness: Harness) 
         (
             "openapi",
             "createTransfer",
-            {"from_account_id": "acc-0001", "to_account_id": "acc-0002", "amount": "10"},
+            {"from_account_id": "acc-0001", "destination_id": "acc-0002", "amount": "10"},
             404,
-            "ACCOUNT_NOT_FOUND",
+            "DESTINATION_NOT_FOUND",
             None,
         ),
         (
@@ -275,25 +317,35 @@ def test_unhappy_paths_map_to_the_contract(
 
 
 def test_amounts_arriving_as_json_numbers_are_exact(harness: Harness) -> None:
-    params = {"from_account_id": "acc-0001", "to_account_id": "acc-0003", "amount": 0.1, "idempotency_key": "n1"}
+    params = {"from_account_id": "acc-0001", "destination_id": "acc-0003", "amount": 0.1, "idempotency_key": "n1"}
     reply = harness.call("agentcore", "createTransfer", params)
     assert reply.body["amount"] == "0.10"
     too_precise = harness.call("agentcore", "createTransfer", {**params, "amount": 0.125, "idempotency_key": "n2"})
     assert too_precise.body["error"]["code"] == "INVALID_AMOUNT"
 
 
-def test_an_operation_of_the_other_action_group_is_unknown(harness: Harness) -> None:
+def test_an_operation_sent_to_the_other_action_group_names_the_group_that_has_it(harness: Harness) -> None:
     event = example("bedrock-openapi-getBalance.json")
     reply = decode("openapi", aws_lambda.marketplace_handler(event, None))
-    assert (reply.status, reply.body["error"]["code"]) == (400, "UNKNOWN_OPERATION")
+    assert (reply.status, reply.body["error"]["code"]) == (400, "WRONG_ACTION_GROUP")
+    assert reply.body["error"]["message"] == (
+        "getBalance belongs to the core-banking action group, not marketplace: "
+        "send it to the core-banking action group's function."
+    )
     function_event = example("bedrock-function-createPurchase.json")
     reply = decode("function", aws_lambda.core_banking_handler(function_event, None))
-    assert (reply.body["error"]["code"], reply.state) == ("UNKNOWN_OPERATION", "REPROMPT")
+    assert reply.body["error"]["code"] == "WRONG_ACTION_GROUP"
+    assert "belongs to the marketplace action group" in reply.body["error"]["message"]
+    assert reply.state is None  # the model cannot fix the agent's wiring by asking again
     tool = decode(
         "agentcore",
-        aws_lambda.core_banking_handler({IDENTITY_KEY: assertion("u-ana")}, agentcore_context("listOrders")),
+        aws_lambda.core_banking_handler(
+            {IDENTITY_KEY: assertion("u-ana", tool="listOrders", target="centli-core-banking")},
+            agentcore_context("listOrders"),
+        ),
     )
-    assert (tool.status, tool.body["error"]["code"]) == (400, "UNKNOWN_OPERATION")
+    assert (tool.status, tool.body["error"]["code"]) == (400, "WRONG_ACTION_GROUP")
+    assert "marketplace" in tool.body["error"]["message"]
 
 
 def test_unknown_paths_and_methods_are_unknown_operations(harness: Harness) -> None:

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import copy
+import json
 import time
 from typing import Any
 
 import pytest
 from dependency_injector import providers
 
-from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, issue_assertion, verify_assertion
+from centli.adapters.bedrock.identity import (
+    IDENTITY_ARGUMENT,
+    AssertionRefused,
+    SeenAssertions,
+    issue_assertion,
+    verify_assertion,
+)
 from centli.entrypoints import aws_lambda
 from centli.entrypoints.operations import BY_ID
 from centli.entrypoints.settings import Settings
 from tests.unit.entrypoints.conftest import FORMATS, Harness, agentcore_context, assertion, decode, example
+
+ACC1 = {"account_id": "acc-0001"}
 
 
 @pytest.mark.parametrize(
@@ -49,7 +58,7 @@ def test_identity_in_input_text_or_prompt_attributes_is_ignored(harness: Harness
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_parameter_naming_another_customer_is_403(harness: Harness, fmt: str, name: str) -> None:
     before = harness.snapshot()
-    params = {"from_account_id": "acc-0002", "beneficiary_id": "ben-ana", "amount": "100", name: "u-luis"}
+    params = {"from_account_id": "acc-0002", "destination_id": "ben-ana", "amount": "100", name: "u-luis"}
     reply = harness.call(fmt, "createTransfer", {**params, "idempotency_key": "x1"})
     assert (reply.status, reply.body["error"]["code"]) == (403, "FORBIDDEN")
     assert harness.snapshot() == before
@@ -70,7 +79,7 @@ def test_agentcore_is_refused_without_a_trusted_identity_source(harness: Harness
     assert (unsigned.status, unsigned.body["error"]["code"]) == (401, "UNAUTHENTICATED")
     # With no secret configured even a well-formed assertion is refused.
     aws_lambda.container.settings.override(providers.Object(Settings(backend="memory")))
-    signed = {**sample["event"], IDENTITY_ARGUMENT: assertion("u-ana")}
+    signed = {**sample["event"], IDENTITY_ARGUMENT: assertion("u-ana", arguments=sample["event"])}
     refused = decode("agentcore", aws_lambda.core_banking_handler(signed, context))
     assert refused.status == 401
 
@@ -79,12 +88,16 @@ def test_agentcore_with_a_valid_assertion_acts_for_that_customer_only(harness: H
     context = agentcore_context("getBalance")
     ok = decode(
         "agentcore",
-        aws_lambda.core_banking_handler({"account_id": "acc-0001", IDENTITY_ARGUMENT: assertion("u-ana")}, context),
+        aws_lambda.core_banking_handler(
+            {"account_id": "acc-0001", IDENTITY_ARGUMENT: assertion("u-ana", arguments=ACC1)}, context
+        ),
     )
     assert ok.body["balance"] == "25000.00"
     luis = decode(
         "agentcore",
-        aws_lambda.core_banking_handler({"account_id": "acc-0001", IDENTITY_ARGUMENT: assertion("u-luis")}, context),
+        aws_lambda.core_banking_handler(
+            {"account_id": "acc-0001", IDENTITY_ARGUMENT: assertion("u-luis", arguments=ACC1)}, context
+        ),
     )
     assert luis.status == 404
 
@@ -92,10 +105,18 @@ def test_agentcore_with_a_valid_assertion_acts_for_that_customer_only(harness: H
 @pytest.mark.parametrize(
     "token",
     [
-        issue_assertion(b"another-secret-0123456789", "u-ana", int(time.time())),
-        assertion("u-ana", now=int(time.time()) - 120),  # expired
-        assertion("u-ana", ttl=3600),  # claims a life far longer than one call
-        assertion("u-ana")[:-2] + "AA",  # tampered
+        issue_assertion(
+            b"another-secret-0123456789",
+            "u-ana",
+            int(time.time()),
+            tool="centli-core-banking___getBalance",
+            arguments=ACC1,
+            message_id="msg-1",
+            request_id="gw-req-1",
+        ),
+        assertion("u-ana", now=int(time.time()) - 120, arguments=ACC1),  # expired
+        assertion("u-ana", ttl=3600, arguments=ACC1),  # claims a life far longer than one call
+        assertion("u-ana", arguments=ACC1)[:-2] + "AA",  # tampered
         "u-ana",
         17,
         None,
@@ -112,11 +133,75 @@ def test_agentcore_forged_or_stale_assertions_are_401(harness: Harness, token: o
     assert (reply.status, reply.body["error"]["code"]) == (401, "UNAUTHENTICATED")
 
 
-def test_assertions_verify_only_with_their_secret_and_window() -> None:
-    token = issue_assertion(b"s" * 16, "u-ana", 1000, 60)
-    assert verify_assertion(token, b"s" * 16, 1000) == "u-ana"
-    assert verify_assertion(token, b"s" * 16, 1060) is None
-    assert verify_assertion(token, b"t" * 16, 1000) is None
+BINDING: dict[str, Any] = {
+    "tool": "centli-core-banking___createTransfer",
+    "arguments": {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "5", "idempotency_key": "k"},
+    "message_id": 7,
+    "request_id": "gw-req-A",
+}
+
+
+def _verify(token: str, now: int = 1000, seen: SeenAssertions | None = None, **changes: Any) -> str:
+    return verify_assertion(token, b"s" * 16, now, seen=seen or SeenAssertions(), **{**BINDING, **changes})
+
+
+def test_an_assertion_is_good_for_its_one_call_only() -> None:
+    token = issue_assertion(b"s" * 16, "u-ana", 1000, 60, **BINDING)
+    assert _verify(token) == "u-ana"
+    # Canonical arguments: key order and whitespace do not matter, values do.
+    assert _verify(token, arguments=dict(reversed(list(BINDING["arguments"].items())))) == "u-ana"
+    refusals = {
+        "other_tool": {"tool": "centli-core-banking___getBalance"},
+        "other_arguments": {"arguments": {**BINDING["arguments"], "amount": "5000"}},
+        "other_message": {"message_id": 8},
+        "other_request": {"request_id": "gw-req-B"},
+        "expired": {"now": 1060},
+    }
+    for reason, change in refusals.items():
+        with pytest.raises(AssertionRefused) as refused:
+            _verify(token, **change)
+        assert refused.value.reason == reason
+    with pytest.raises(AssertionRefused, match="bad_signature"):
+        verify_assertion(token, b"t" * 16, 1000, **BINDING)
+
+
+def test_an_assertion_is_accepted_once_per_process() -> None:
+    seen = SeenAssertions()
+    token = issue_assertion(b"s" * 16, "u-ana", 1000, 60, **BINDING)
+    assert _verify(token, seen=seen) == "u-ana"
+    with pytest.raises(AssertionRefused, match="reused"):
+        _verify(token, now=1001, seen=seen)
+    # A fresh one for the same call (the interceptor issues one per call) is a new unique id.
+    assert _verify(issue_assertion(b"s" * 16, "u-ana", 1000, 60, **BINDING), seen=seen) == "u-ana"
+
+
+def test_an_assertion_for_getbalance_is_refused_for_createtransfer_and_logged(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported attack: one assertion issued for getBalance, replayed for createTransfer."""
+    stolen = assertion("u-ana", arguments=ACC1)
+    before = harness.snapshot()
+    params = {"from_account_id": "acc-0001", "destination_id": "ben-mama", "amount": "100", "idempotency_key": "s1"}
+    for _ in range(3):
+        reply = decode(
+            "agentcore",
+            aws_lambda.core_banking_handler({**params, IDENTITY_ARGUMENT: stolen}, agentcore_context("createTransfer")),
+        )
+        assert (reply.status, reply.body["error"]["code"]) == (401, "UNAUTHENTICATED")
+        assert "interceptor" in reply.body["error"]["message"]
+    assert harness.snapshot() == before
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "security_event" in line]
+    assert [e["reason"] for e in events] == ["other_tool"] * 3
+    assert all(e["security_event"] == "IDENTITY_ASSERTION_REFUSED" for e in events)
+
+
+def test_an_assertion_replayed_on_another_gateway_request_is_refused(harness: Harness) -> None:
+    token = assertion("u-ana", arguments=ACC1, request_id="gw-req-other")
+    reply = decode(
+        "agentcore",
+        aws_lambda.core_banking_handler({**ACC1, IDENTITY_ARGUMENT: token}, agentcore_context("getBalance")),
+    )
+    assert reply.status == 401
 
 
 # cross-user authorization -------------------------------------------------------------
@@ -126,9 +211,9 @@ def _ana_against_luis(seeded: dict[str, str]) -> list[tuple[str, dict[str, Any]]
         ("getBalance", {"account_id": "acc-0002"}),
         ("listTransactions", {"account_id": "acc-0002"}),
         ("getTransfer", {"transfer_id": seeded["u-luis:transfer"]}),
-        ("createTransfer", {"from_account_id": "acc-0002", "to_account_id": "acc-0001", "amount": "1"}),
-        ("createTransfer", {"from_account_id": "acc-0002", "beneficiary_id": "ben-ana", "amount": "1"}),
-        ("createTransfer", {"from_account_id": "acc-0001", "to_account_id": "acc-0004", "amount": "1"}),
+        ("createTransfer", {"from_account_id": "acc-0002", "destination_id": "acc-0001", "amount": "1"}),
+        ("createTransfer", {"from_account_id": "acc-0002", "destination_id": "ben-ana", "amount": "1"}),
+        ("createTransfer", {"from_account_id": "acc-0001", "destination_id": "acc-0004", "amount": "1"}),
         ("createPurchase", {"product_id": "p-100", "quantity": "1", "account_id": "acc-0002"}),
         ("getOrder", {"order_id": seeded["u-luis:order"]}),
     ]
@@ -176,3 +261,22 @@ def test_session_attributes_are_echoed_untouched(harness: Harness) -> None:
     raw = aws_lambda.core_banking_handler(copy.deepcopy(event), None)
     assert raw["sessionAttributes"] == event["sessionAttributes"]
     assert raw["promptSessionAttributes"] == event["promptSessionAttributes"]
+
+
+@pytest.mark.parametrize("fmt", ["openapi", "function"])
+def test_a_bedrock_401_says_the_identity_belongs_in_session_attributes(harness: Harness, fmt: str) -> None:
+    reply = harness.call(fmt, "getBalance", {"account_id": "acc-0001"}, user=None)
+    assert (reply.status, reply.body["error"]["code"]) == (401, "UNAUTHENTICATED")
+    assert reply.body["error"]["message"] == (
+        "The customer is not signed in: the application that calls the agent must set "
+        "sessionAttributes.user_id to the authenticated customer's id."
+    )
+
+
+def test_an_agentcore_401_says_the_identity_is_the_interceptors_assertion(harness: Harness) -> None:
+    reply = harness.call("agentcore", "getBalance", {"account_id": "acc-0001"}, user=None)
+    assert (reply.status, reply.body["error"]["code"]) == (401, "UNAUTHENTICATED")
+    assert reply.body["error"]["message"] == (
+        "The customer is not signed in: this call carries no valid identity assertion. The gateway's "
+        "REQUEST interceptor must add a fresh signed assertion (centli_identity) bound to this very tool call."
+    )

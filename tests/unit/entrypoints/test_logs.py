@@ -59,13 +59,14 @@ def run_scenario(harness: Harness) -> None:
     harness.call(
         "function",
         "createTransfer",
-        {"from_account_id": "acc-0003", "to_account_id": "acc-0001", "amount": "7777.00", "concept": "Renta secreta"},
+        {"from_account_id": "acc-0003", "destination_id": "acc-0001", "amount": "7777.00", "concept": "Renta secreta"},
     )
     harness.call("openapi", "getBalance", {"account_id": "acc-0002", "customer_id": "u-luis"})
     harness.call("openapi", "getBalance", {"account_id": "acc-0001"}, user=None)
     harness.call("openapi", "listTransactions", {"account_id": "acc-0001", "cursor": "forged.cursor"})
     aws_lambda.core_banking_handler(
-        {"account_id": "acc-0001", "centli_identity": assertion("u-ana")}, agentcore_context("getBalance")
+        {"account_id": "acc-0001", "centli_identity": assertion("u-ana", arguments={"account_id": "acc-0001"})},
+        agentcore_context("getBalance"),
     )
     aws_lambda.core_banking_handler({"account_id": "acc-0001"}, agentcore_context("getBalance"))
     aws_lambda.marketplace_handler("not an event", None)
@@ -112,3 +113,70 @@ def test_an_unexpected_failure_logs_its_trace_but_answers_safely(
     assert all(r["correlation_id"] == "corr-test-500" for r in records)
     traces = [r for r in records if "exception" in r]
     assert traces and "disk on fire" in traces[0]["exception"]
+
+
+def _saga_lines(output: str, orders: dict[str, str]) -> list[dict[str, Any]]:
+    """Every line that names one of ``orders`` (order id -> its correlation id)."""
+    return [r for r in lines_of(output) if r.get("order_id") in orders]
+
+
+def test_saga_steps_drained_in_one_batch_log_their_own_orders_correlation_id(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two customers' purchases, one relay drain run by a third request: each line names its own order's saga."""
+    from centli.domain.marketplace import CreatePurchase
+    from centli.entrypoints.logs import bind, service_logger, unbind
+
+    market = harness.app.marketplace
+    orders = {}
+    for user, account, corr in (("u-ana", "acc-0001", "corr-ana-1"), ("u-luis", "acc-0002", "corr-luis-1")):
+        order = market.create_purchase(CreatePurchase(user, "p-100", 1, account, f"k-{user}", correlation_id=corr))
+        orders[order.order_id] = corr
+    capsys.readouterr()
+    request_logger = service_logger("centli-core-banking")
+    bind(request_logger, correlation_id="some-other-request")  # the thread that happens to drain the outbox
+    try:
+        assert harness.app.settle() >= 8  # both sagas, in the same relay batches
+    finally:
+        unbind(request_logger)
+    lines = _saga_lines(capsys.readouterr().out, orders)
+    messages = {r["message"] for r in lines}
+    assert {"payment completed"} <= messages
+    assert len({r["order_id"] for r in lines if r["message"] == "payment completed"}) == 2
+    assert all(r["correlation_id"] == orders[r["order_id"]] for r in lines), lines
+
+
+def test_the_sweeper_logs_each_stuck_orders_correlation_id(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import timedelta
+
+    from centli.domain.marketplace import CreatePurchase
+
+    market = harness.app.marketplace
+    orders = {}
+    for user, account, corr in (("u-ana", "acc-0001", "corr-ana-2"), ("u-luis", "acc-0002", "corr-luis-2")):
+        order = market.create_purchase(CreatePurchase(user, "p-100", 1, account, f"s-{user}", correlation_id=corr))
+        orders[order.order_id] = corr
+    harness.clock.advance(timedelta(hours=1))
+    capsys.readouterr()
+    assert harness.app.sweep() == 2
+    lines = _saga_lines(capsys.readouterr().out, orders)
+    assert [r["message"] for r in lines].count("stuck order voided") == 2
+    assert all(r["correlation_id"] == orders[r["order_id"]] for r in lines), lines
+
+
+def test_the_lambda_saga_handler_logs_the_events_correlation_id(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from centli.domain.marketplace import CreatePurchase
+
+    order = harness.app.marketplace.create_purchase(
+        CreatePurchase("u-ana", "p-100", 1, "acc-0001", "l-1", correlation_id="corr-lambda")
+    )
+    store = harness.store
+    initiated = next(e for e in store.pending(50) if e.type == "PURCHASE_INITIATED")
+    capsys.readouterr()
+    aws_lambda.saga_handler({"detail": initiated.to_detail()}, None)
+    lines = _saga_lines(capsys.readouterr().out, {order.order_id: "corr-lambda"})
+    assert lines and all(r["correlation_id"] == "corr-lambda" for r in lines)

@@ -79,7 +79,7 @@ def test_write_request_bodies_declare_the_contract_parameters() -> None:
     document = load("core-banking.openapi.json")
     transfer = document["paths"]["/transfers"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert set(transfer["properties"]) == set(BY_ID["createTransfer"].request.model_fields)
-    assert transfer["required"] == ["from_account_id", "amount"]
+    assert transfer["required"] == ["from_account_id", "destination_id", "amount"]
     assert transfer["properties"]["amount"]["type"] == "string"  # money travels as text
 
 
