@@ -4,17 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lambda-package lint typecheck unit integration schemas lock bench bench-capacity simulate clean
+.PHONY: run reset demo test lambda-package lint typecheck unit integration schemas lock bench bench-capacity simulate clean
 
 $(STAMP): pyproject.toml requirements.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
-	touch $(STAMP)
+	@echo "centli: setting up $(VENV): the pinned dependencies of the local runtime and the tests (first run only, about a minute)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check --upgrade "pip>=24"
+	@$(BIN)/python -m pip install -qq --disable-pip-version-check -c requirements.lock -e ".[dev,local]"
+	@touch $(STAMP)
+	@echo "centli: $(VENV) is ready"
 
-# The main job: the local server on the embedded SQLite default, with the demo bank loaded.
+# The main job: the local runtime on the embedded SQLite default, with the demo bank loaded.
 run: $(STAMP)
-	$(BIN)/centli serve --load-demo --port $${PORT:-8080}
+	@$(BIN)/centli serve --load-demo --port $${PORT:-8080}
+
+# Start the local bank afresh (deletes the SQLite file; `make run` loads the demo bank again).
+reset: $(STAMP)
+	@$(BIN)/centli reset --yes
 
 demo: $(STAMP)
 	$(BIN)/centli demo
@@ -69,3 +75,8 @@ lambda-package: $(STAMP)
 		--platform $(LAMBDA_PLATFORM) --python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all:
 	$(BIN)/python -m pip install --quiet --target $(LAMBDA_DIR) --no-deps .
 	@du -sh $(LAMBDA_DIR)
+
+# Regenerate what is generated from the operation table: agent schemas and example events.
+schemas: $(STAMP)
+	$(BIN)/centli schemas
+	$(BIN)/centli events

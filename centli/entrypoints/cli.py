@@ -1,4 +1,8 @@
-"""The ``centli`` command."""
+"""The ``centli`` command.
+
+Errors a user can cause (a bad environment, a taken port, a missing file)
+print one line and exit non-zero (2); nothing a user does prints a traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,32 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0 to 65535; 0 picks a free one)")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < 10**7:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="centli", description="CENTLI action groups")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="a scripted tour of the in-memory demo bank")
     schemas = commands.add_parser("schemas", help="regenerate the committed agent schemas")
     schemas.add_argument("--dir", type=Path, default=Path("schemas"), help="where the schemas live")
     schemas.add_argument("--check", action="store_true", help="fail when a committed schema is stale")
+    events = commands.add_parser("events", help="regenerate the example agent events in events/")
+    events.add_argument("--dir", type=Path, default=Path("events"), help="where the events live")
+    events.add_argument("--check", action="store_true", help="fail when a committed event is stale")
     load = commands.add_parser("load", help="load a bank document (JSON) into the configured backend")
     load.add_argument("file", type=Path)
     tables = commands.add_parser("tables", help="DynamoDB tables (AWS_ENDPOINT_URL is honoured)")
@@ -40,12 +63,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--faults", default="default", help="'default', 'all' (adds clock skew) or a comma list")
     sim.add_argument("--plant", action="append", default=[], help=argparse.SUPPRESS)  # test-only bugs
     sim.add_argument("--verbose", action="store_true", help="print every step of each run")
-    serve = commands.add_parser("serve", help="the local server: the action groups over HTTP")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080)
+    serve = commands.add_parser("serve", help="the local runtime: REST, agent events, the Lambda Invoke API")
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)")
     serve.add_argument("--load-demo", action="store_true", help="load the demo bank first (idempotent)")
-    serve.add_argument("--sweep-interval", type=float, default=30.0, help="seconds between sweeps of stuck orders")
-    args = parser.parse_args(argv)
+    serve.add_argument(
+        "--sweep-interval", type=_seconds, default=30.0, help="seconds between sweeps of stuck orders (0: none)"
+    )
+    invoke = commands.add_parser("invoke", help="invoke a Lambda function with an event, like `sam local invoke`")
+    invoke.add_argument("function", help="centli-core-banking, centli-marketplace or centli-sweeper (or ARN)")
+    invoke.add_argument("--event", "-e", required=True, help="the event: a JSON file, or - for standard input")
+    invoke.add_argument("--url", help="invoke through the Lambda Invoke API of a running server instead")
+    sweep = commands.add_parser("sweep", help="run the sweeper once now: void purchases stuck PENDING")
+    sweep.add_argument(
+        "--stuck-after",
+        type=_seconds,
+        metavar="SECONDS",
+        help="treat PENDING orders older than this as stuck (default: CENTLI_PURCHASE_TIMEOUT_SECONDS, 900)",
+    )
+    sweep.add_argument("--force", action="store_true", help="allow --stuck-after on the dynamodb backend")
+    reset = commands.add_parser("reset", help="delete the local SQLite bank, so the next `make run` starts afresh")
+    reset.add_argument("--yes", action="store_true", help="do not ask")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        message = user_error(error)
+        if message is None:
+            raise
+        print(f"centli {args.command}: {message}", file=sys.stderr)
+        return 2
+
+
+def user_error(error: Exception) -> str | None:
+    """The one line for an error a user can fix, or None for a bug (which keeps its traceback)."""
+    import sqlite3
+
+    from centli.entrypoints.commands import CommandError
+    from centli.entrypoints.settings import SettingsError
+
+    if isinstance(error, SettingsError):
+        return f"bad configuration: {error}"
+    if isinstance(error, CommandError):
+        return str(error)
+    if isinstance(error, sqlite3.Error):
+        return f"SQLite: {error}"
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}{f': {error.filename}' if error.filename else ''}"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from centli.entrypoints.demo import run_demo
 
@@ -55,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from centli.entrypoints.commands import schemas_command
 
         return schemas_command(args.dir, check=args.check)
+    if args.command == "events":
+        from centli.entrypoints.commands import events_command
+
+        return events_command(args.dir, check=args.check)
     if args.command == "load":
         from centli.entrypoints.commands import load_command
 
@@ -71,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from centli.entrypoints import simulate
 
         if args.steps < 1 or args.seeds < 1:
-            parser.error("--steps and --seeds must be at least 1")
+            parser().error("--steps and --seeds must be at least 1")
         if args.faults == "default":
             faults = simulate.DEFAULT_FAULTS
         elif args.faults == "all":
@@ -79,11 +157,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             faults = frozenset(f for f in args.faults.split(",") if f)
             if not faults <= set(simulate.ALL_FAULTS):
-                parser.error(f"--faults: known faults are {', '.join(simulate.ALL_FAULTS)}")
+                parser().error(f"--faults: known faults are {', '.join(simulate.ALL_FAULTS)}")
         from centli.domain.planted import BUG_NAMES
 
         if not set(args.plant) <= set(BUG_NAMES):
-            parser.error(f"--plant: one of {', '.join(BUG_NAMES)}")
+            parser().error(f"--plant: one of {', '.join(BUG_NAMES)}")
         return simulate.simulate_command(
             args.seed, args.seeds, args.steps, args.backend or ["memory"], faults, args.plant, verbose=args.verbose
         )
@@ -91,9 +169,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from centli.entrypoints.local_server import serve as run_server
 
         return run_server(args.host, args.port, load_demo=args.load_demo, sweep_interval=args.sweep_interval)
+    if args.command == "invoke":
+        from centli.entrypoints.commands import invoke_command
+
+        return invoke_command(args.function, args.event, url=args.url)
+    if args.command == "sweep":
+        from centli.entrypoints.commands import sweep_command
+
+        return sweep_command(args.stuck_after, force=args.force)
+    if args.command == "reset":
+        from centli.entrypoints.commands import reset_command
+
+        return reset_command(yes=args.yes)
     if args.command == "tables":
         return tables_create()
-    parser.error(f"unknown command {args.command}")
+    raise AssertionError(f"unknown command {args.command}")
 
 
 def tables_create() -> int:

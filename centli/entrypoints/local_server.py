@@ -1,265 +1,245 @@
-"""The local server: the action groups over HTTP on this machine (``centli serve``, ``make run``).
+"""``centli serve``: the local runtime's app (:mod:`centli.entrypoints.local_app`) on uvicorn.
 
-Two ways in, both on 127.0.0.1 by default:
-
-- ``POST /agent/core-banking`` and ``POST /agent/marketplace`` take an agent
-  event exactly as Bedrock sends it to Lambda (OpenAPI or function-details
-  style; for AgentCore Gateway, ``{"event": {...}, "context_client_context_custom": {...}}``)
-  and answer what the Lambda handler answers.
-- The contract's REST paths (``GET /accounts``, ``POST /transfers``, ...) for
-  trying the tools by hand. The ``X-Centli-User`` header stands in for the
-  authenticated session of the calling application; writes take an
-  ``Idempotency-Key`` header (or an ``idempotency_key`` field).
-
-Events are delivered in-process after every write, and a sweeper thread
-compensates purchases stuck past the timeout.
+The listening socket is bound here, before uvicorn starts, so a taken or
+forbidden port is one clear line instead of a traceback, port 0 picks a free
+port, and the backlog is a real one. uvicorn handles SIGINT and SIGTERM; the
+app's lifespan then stops the relay and sweeper threads.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import ipaddress
-import json
-import re
+import logging
+import signal
+import socket
+import sqlite3
 import sys
 import threading
-import time
-import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import SimpleNamespace
-from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from centli.adapters.bedrock.events import correlation_id_of
-from centli.entrypoints import aws_lambda, runtime
-from centli.entrypoints.logs import bind, service_logger, unbind
-from centli.entrypoints.operations import OPERATIONS, Operation, neutral_call
+from centli.entrypoints.commands import CommandError
+from centli.entrypoints.local_app import USER_HEADER, LocalSite
 
-MAX_REQUEST_BYTES: Final = 64 * 1024
-USER_HEADER: Final = "X-Centli-User"
-IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
-AGENT_HANDLERS: Final = {
-    "core-banking": aws_lambda.core_banking_handler,
-    "marketplace": aws_lambda.marketplace_handler,
-}
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
-log = service_logger("centli-local-server")
+#: Connections the kernel queues before the server accepts them.
+BACKLOG: Final = 2048
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    operation: Operation
-    pattern: re.Pattern[str]
+class ServeError(CommandError):
+    """The server cannot start for a reason the user can fix."""
 
 
-def _routes() -> list[Route]:
-    routes = []
-    for op in OPERATIONS:
-        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(op.path))
-        routes.append(Route(op, re.compile(f"^{regex}$")))
-    return routes
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
-ROUTES: Final = _routes()
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on a loopback address: X-Centli-User is trusted, so nobody else may reach it."""
+    if not is_loopback(host):
+        raise ServeError(f"the local server trusts {USER_HEADER}, so it listens on loopback addresses only, not {host}")
+    if not 0 <= port <= 65535:
+        raise ServeError(f"port {port} is not a TCP port (0 to 65535; 0 picks a free one)")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so (else a 40 ms delayed-ACK stall)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise ServeError(f"port {port} on {host} is already in use (try --port N, or PORT=N make run)") from None
+        if error.errno == errno.EACCES:
+            raise ServeError(f"not allowed to listen on port {port} (ports below 1024 need privileges)") from None
+        raise ServeError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    sock.setblocking(False)
+    return sock
 
 
-def match_route(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
-    for route in ROUTES:
-        if route.operation.method == method:
-            found = route.pattern.match(path)
-            if found:
-                return route.operation, found.groupdict()
-    return None
+class _CoalescingTransport:
+    """Sends what one event-loop turn wrote as one segment: a response's head and body leave together.
+
+    uvicorn writes the head and the body separately; on loopback every send is
+    a full trip through the kernel's TCP stack, so one send per answer instead
+    of two is a measurable share of a small request (docs/performance.md).
+    Framing stays uvicorn's: this only joins bytes already framed, in order.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
-class LocalRequestHandler(BaseHTTPRequestHandler):
-    server_version = "centli-local"
-    protocol_version = "HTTP/1.1"
+def coalescing_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's httptools protocol writing through :class:`_CoalescingTransport`."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
+    class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            coalescing: Any = _CoalescingTransport(transport, asyncio.get_running_loop())
+            super().connection_made(coalescing)
 
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None  # one structured line per request is written by _dispatch
-
-    def _dispatch(self, method: str) -> None:
-        started = time.perf_counter()
-        url = urlsplit(self.path)
-        correlation_id = str(uuid.uuid4())
-        status, body, route_name = HTTPStatus.NOT_FOUND, _error("NOT_FOUND", "No such path."), "unknown"
-        try:
-            if not _local_host(self.headers.get("Host", "")):
-                raise _BadRequest("This server answers requests for localhost only.")
-            payload = self._read_json() if method == "POST" else {}
-            if url.path == "/health" and method == "GET":
-                status, body, route_name = HTTPStatus.OK, {"status": "ok"}, "health"
-            elif method == "POST" and url.path.startswith("/agent/"):
-                route_name = "agent"
-                status, body, correlation_id = self._agent(url.path.removeprefix("/agent/"), payload, correlation_id)
-            elif (route := match_route(method, url.path)) is not None:
-                route_name = route[0].operation_id
-                status, body = self._rest(route[0], route[1], dict(parse_qsl(url.query)), payload, correlation_id)
-        except _BadRequest as problem:
-            status, body = HTTPStatus.BAD_REQUEST, _error("INVALID_INPUT", str(problem))
-        self._send(status, body)
-        bind(log, correlation_id=correlation_id)
-        log.info(
-            "http request",
-            extra={
-                "method": method,
-                "route": route_name,
-                "status": int(status),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-        unbind(log)
-
-    def _agent(self, group: str, payload: dict[str, Any], request_id: str) -> tuple[HTTPStatus, dict[str, Any], str]:
-        """Answers as the Lambda handler does; the third value is the call's correlation id, for the request line."""
-        handler = AGENT_HANDLERS.get(group)
-        if handler is None:
-            return HTTPStatus.NOT_FOUND, _error("NOT_FOUND", "No such action group."), request_id
-        event: Any = payload
-        context: Any = SimpleNamespace(client_context=None, aws_request_id=request_id)
-        if isinstance(payload.get("event"), dict) and isinstance(payload.get("context_client_context_custom"), dict):
-            event = payload["event"]
-            context = SimpleNamespace(
-                client_context=SimpleNamespace(custom=payload["context_client_context_custom"]),
-                aws_request_id=request_id,
-            )
-        return HTTPStatus.OK, handler(event, context), correlation_id_of(event, context)
-
-    def _rest(
-        self,
-        op: Operation,
-        path_params: dict[str, str],
-        query: dict[str, str],
-        payload: dict[str, Any],
-        correlation_id: str,
-    ) -> tuple[HTTPStatus, dict[str, Any]]:
-        parameters: dict[str, object] = {**query, **payload, **path_params}
-        key = self.headers.get(IDEMPOTENCY_HEADER)
-        if op.write and key and "idempotency_key" not in parameters:
-            parameters["idempotency_key"] = key
-        user = self.headers.get(USER_HEADER)
-        call = neutral_call(op.operation_id, parameters, user, correlation_id=correlation_id)
-        outcome = runtime.run(call, op.action_group, service=f"centli-{op.action_group}", agent_format="local-http")
-        return HTTPStatus(outcome.result.status), outcome.result.body
-
-    def _read_json(self) -> dict[str, Any]:
-        raw_length = self.headers.get("Content-Length") or "0"
-        if not re.fullmatch(r"[0-9]{1,9}", raw_length):
-            raise _BadRequest("Content-Length must be a whole number.")
-        length = int(raw_length)
-        if length > MAX_REQUEST_BYTES:
-            raise _BadRequest("The request body is too large.")
-        raw = self.rfile.read(length) if length else b"{}"
-        try:
-            # Numbers stay exact: a decimal in JSON never becomes a float here.
-            data = json.loads(raw or b"{}", parse_float=str, parse_constant=_reject_constant)
-        except ValueError:
-            raise _BadRequest("The request body must be a JSON object.") from None
-        if not isinstance(data, dict):
-            raise _BadRequest("The request body must be a JSON object.")
-        return data
-
-    def _send(self, status: HTTPStatus, body: Mapping[str, Any]) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    return CoalescingHttpToolsProtocol
 
 
-class _BadRequest(Exception):
+class BatchedOutput:
+    """Standard output that reaches the file in batches: one write every ``interval`` instead of one per line.
+
+    Every log handler flushes after each line, which costs a system call per
+    request; here ``flush`` only marks the batch due and a thread writes it out
+    (the same lesson as a buffered HTTP answer). Lines are in order and at most
+    ``interval`` late; :meth:`close` writes the rest.
+    """
+
+    def __init__(self, stream: TextIO, interval: float = 0.1) -> None:
+        self._stream = stream
+        self._interval = interval
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="centli-log-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        return None  # the writer thread flushes
+
+    def drain(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if pending:
+            self._stream.write("".join(pending))
+            self._stream.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.drain()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.drain()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _Stopped(Exception):
     pass
 
 
-def _local_host(host: str) -> bool:
-    """The Host header names this machine (a browser tricked by DNS rebinding sends another name)."""
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped()
+
+
+def serve(
+    host: str,
+    port: int,
+    *,
+    load_demo: bool,
+    sweep_interval: float = 30.0,
+    build_app: Callable[[LocalSite], Starlette] | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Run until SIGINT or SIGTERM; loads the demo bank first when asked (idempotent).
+
+    ``build_app`` makes the app for the bound site (default: :func:`create_app`
+    with ``sweep_interval``); ``centli serve`` options such as an MCP user add
+    their routes there.
+    """
+    import uvicorn
+
+    from centli.entrypoints import runtime
+
+    out = out or sys.stdout
+    from centli.entrypoints.local_app import create_app
+
+    settings = runtime.container.settings()  # a bad environment fails here, before anything listens
     try:
-        name = urlsplit(f"//{host}").hostname
-    except ValueError:
-        return False
-    return name in {"localhost", "127.0.0.1", "::1"}
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
-
-
-class Sweeper(threading.Thread):
-    """Compensates purchases stuck past the policy's timeout, every ``interval`` seconds."""
-
-    def __init__(self, interval: float) -> None:
-        super().__init__(name="centli-sweeper", daemon=True)
-        self._interval = interval
-        self._stop = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                runtime.sweep()
-            except Exception:
-                log.exception("sweep failed")
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-def make_server(host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
-    """A server on a loopback address only: the X-Centli-User header is trusted, so nobody else may reach it."""
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback:
-        raise ValueError(f"the local server trusts {USER_HEADER}; it listens on loopback addresses only, not {host}")
-    server = ThreadingHTTPServer((host, port), LocalRequestHandler)
-    server.daemon_threads = True
-    return server
-
-
-def serve(host: str, port: int, *, load_demo: bool, sweep_interval: float = 30.0) -> int:
-    """Run until interrupted; loads the demo bank first when asked (idempotent)."""
-    try:
-        server = make_server(host, port)
-    except ValueError as refused:
-        print(f"centli serve: {refused}", file=sys.stderr)
-        return 2
-    container = runtime.container
-    settings = container.settings()
+        runtime.container.application()  # and so does a store that cannot open
+    except (OSError, sqlite3.Error) as error:
+        raise ServeError(f"cannot open the {settings.backend} store: {error}") from None
+    sock = bind(host, port)
+    bound_port = sock.getsockname()[1]
+    site = LocalSite(host, bound_port)
+    where = f"{settings.backend}" + (f", {settings.sqlite_path}" if settings.backend == "sqlite" else "")
     if load_demo and settings.backend != "memory":
         from centli.domain.loading import parse_bank_document
         from centli.entrypoints.demo import demo_bank
 
-        container.store().load(parse_bank_document(demo_bank(), container.clock().now()), None)
-    container.application()
-    sweeper = Sweeper(sweep_interval)
-    sweeper.start()
-    bound_host, bound_port = server.server_address[:2]
+        print(f"centli: loading the demo bank ({where}; already loaded records are kept)", file=out, flush=True)
+        runtime.container.store().load(parse_bank_document(demo_bank(), runtime.container.clock().now()), None)
+    app = build_app(site) if build_app else create_app(site=site, sweep_interval=sweep_interval)
+    config = uvicorn.Config(
+        app,
+        http=coalescing_protocol(),
+        loop="auto",  # uvloop where it is installed (not on Windows), else asyncio
+        lifespan="on",
+        log_level="warning",
+        access_log=False,  # one structured line per request comes from the app
+        proxy_headers=False,  # nobody stands in front of a loopback server
+        server_header=False,
+        backlog=BACKLOG,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    # No log line prints the thread or process: the stdlib's documented switches skip collecting them.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     print(
-        f"CENTLI local server on http://{bound_host!s}:{bound_port} (backend {settings.backend}"
-        f"{', ' + settings.sqlite_path if settings.backend == 'sqlite' else ''}). Try:\n"
-        f"  curl -s -H '{USER_HEADER}: u-ana' http://{bound_host!s}:{bound_port}/accounts\n"
+        f"CENTLI local server on {site.base_url} (backend {where}). Try:\n"
+        f"  curl -s -H '{USER_HEADER}: u-ana' {site.base_url}/accounts\n"
+        f"  open {site.base_url}/ for every route, agent events and the Lambda Invoke API\n"
         "Press Ctrl+C to stop.",
+        file=out,
         flush=True,
     )
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    real_stdout, batched = sys.stdout, BatchedOutput(sys.stdout)
+    sys.stdout = batched  # the log handlers write to sys.stdout
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.run(sockets=[sock])
+    except (KeyboardInterrupt, _Stopped):
+        pass  # uvicorn shut down cleanly, then re-raised the signal it caught
     finally:
-        sweeper.stop()
-        server.server_close()
+        sys.stdout = real_stdout
+        batched.close()
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+    if not server.started:
+        raise ServeError("the server did not start (see the log lines above)")
+    print("centli: stopped", file=out, flush=True)
     return 0

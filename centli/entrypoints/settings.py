@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from centli.domain.events import EVENT_BUS_NAME
 from centli.domain.ledger import TransferLimits
@@ -31,6 +32,7 @@ _ENV = {
     "log_level": "CENTLI_LOG_LEVEL",
     "event_bus_name": "CENTLI_EVENT_BUS_NAME",
     "inprocess_relay": "CENTLI_INPROCESS_RELAY",
+    "purchase_timeout_seconds": "CENTLI_PURCHASE_TIMEOUT_SECONDS",
 }
 
 
@@ -59,6 +61,8 @@ class Settings(BaseModel):
     #: Deliver the saga in-process after each write; unset = on for memory and sqlite, off for dynamodb
     #: (on AWS the outbox stream relays to EventBridge). ``true`` with dynamodb is for local tries against moto.
     inprocess_relay: bool | None = None
+    #: A purchase still PENDING this long after it was made is voided by the sweeper.
+    purchase_timeout_seconds: int = Field(default=900, ge=0, le=7 * 24 * 3600)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -134,4 +138,8 @@ class Settings(BaseModel):
             per_transfer=Money.of(self.limit_per_transfer, DEFAULT_CURRENCY),
             daily_total=Money.of(self.limit_daily, DEFAULT_CURRENCY),
         )
-        return BankPolicy(limits={DEFAULT_CURRENCY: limits}, timezone=ZoneInfo(self.timezone))
+        return BankPolicy(
+            limits={DEFAULT_CURRENCY: limits},
+            timezone=ZoneInfo(self.timezone),
+            purchase_timeout=timedelta(seconds=self.purchase_timeout_seconds),
+        )
