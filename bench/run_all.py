@@ -34,7 +34,7 @@ BENCHMARKS: tuple[tuple[str, list[str], list[str]], ...] = (
     ),
     ("saga.py", ["--markdown", "--purchases", "300"], ["--markdown", "--purchases", "50"]),
     ("capacity.py", [], ["--customers", "40", "--transfers", "60", "--purchases", "40"]),  # issue 9
-    ("local_server.py", [], []),  # issue 10
+    ("local_server.py", ["--rounds", "3", "--duration", "5"], ["--duration", "2"]),  # issue 10 (needs wrk)
 )
 
 
