@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run reset demo test lambda-package lint typecheck unit integration schemas lock bench bench-capacity simulate clean
+.PHONY: run reset demo test lambda-package deploy-check lint typecheck unit integration schemas lock bench \
+	bench-local-server bench-capacity simulate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo "centli: setting up $(VENV): the pinned dependencies of the local runtime and the tests (first run only, about a minute)"
@@ -16,16 +17,28 @@ $(STAMP): pyproject.toml requirements.lock
 
 # The main job: the local runtime on the embedded SQLite default, with the demo bank loaded.
 run: $(STAMP)
-	@$(BIN)/centli serve --load-demo --port $${PORT:-8080}
+	@$(BIN)/centli serve --load-demo --port $${PORT:-8080} $${MCP_USER:+--mcp-user $${MCP_USER}}
 
 # Start the local bank afresh (deletes the SQLite file; `make run` loads the demo bank again).
 reset: $(STAMP)
 	@$(BIN)/centli reset --yes
 
+# The local runtime over HTTP beside a trivial stdlib server (needs wrk: apt-get install wrk).
+bench-local-server: $(STAMP)
+	$(BIN)/python bench/local_server.py
+
 demo: $(STAMP)
 	$(BIN)/centli demo
 
-test: $(STAMP) lint typecheck
+# The confirmation-page test drives the OS's own Chromium (never a browser vendor's download).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(CHROMIUM):
+	@echo "centli: installing Chromium from the OS packages (the confirmation-page test drives it)"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: $(STAMP) $(CHROMIUM) lint typecheck deploy-check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -62,6 +75,12 @@ bench-capacity: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .centli
+
+# Offline checks of the deployment: the template lints clean (cfn-lint ships the Bedrock and AgentCore
+# resource schemas) and embeds the committed agent schemas (`centli schemas` regenerates both).
+deploy-check: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/centli schemas --check
 
 # The Lambda bundle that template.yaml's CodeUri points at: runtime dependencies
 # (pinned by requirements.lock, wheels for the Lambda platform) plus the package.

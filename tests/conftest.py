@@ -1,4 +1,4 @@
-"""Shared fixtures: a deterministic application over any storage backend."""
+"""Shared fixtures: a deterministic application over any storage backend; the session's least-privilege recorder."""
 
 from __future__ import annotations
 
@@ -57,3 +57,38 @@ def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Back
     """Every storage backend in tests/backends, one after another."""
     with opener(request.param)(tmp_path) as backend:
         yield backend
+
+
+# Least privilege across the whole suite: every AWS call made inside a deployed function's handler, by any
+# test, must be allowed by that function's policy in template.yaml (tests/integration/least_privilege.py).
+_suite_recorder: list[Any] = []
+_suite_problems: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.integration.least_privilege import SuiteRecorder, load_template
+
+    recorder = SuiteRecorder(load_template())
+    recorder.install()
+    _suite_recorder.append(recorder)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not _suite_recorder or exitstatus not in (0, 1):
+        return
+    _suite_problems[:] = _suite_recorder[0].check()
+    if _suite_problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _suite_recorder or not _suite_recorder[0].requests:
+        return
+    recorder = _suite_recorder[0]
+    calls = sum(len(requests) for requests in recorder.requests.values())
+    terminalreporter.write_sep("-", f"least privilege: {calls} distinct calls of {len(recorder.requests)} functions")
+    if _suite_problems:
+        terminalreporter.write_sep("=", "least privilege: calls template.yaml does not allow", red=True)
+        for problem in _suite_problems:
+            terminalreporter.write_line(problem)

@@ -7,12 +7,13 @@ The dependency-injector containers in ``centli.entrypoints`` build an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from centli.domain import events as ev
 from centli.domain.banking import BankingService
 from centli.domain.cursor import CursorCodec
-from centli.domain.marketplace import MarketplaceService
+from centli.domain.marketplace import MarketplaceService, StuckOrderSweep
 from centli.domain.messagebus import EventBus, EventHandler, InProcessPublisher, OutboxRelay
 from centli.domain.policy import BankPolicy
 from centli.ports.clock import Clock, IdGenerator
@@ -43,11 +44,15 @@ class Application:
 
     def sweep(self) -> int:
         """Compensate purchases stuck past the timeout, settle sellers' clearing accounts, then deliver
-        what that produced; returns how many stuck payments were voided."""
-        voided = self.marketplace.sweep_stuck_orders(self.banking)
-        self.marketplace.settle_sales(self.banking)
+        what that produced; returns the voids."""
+        return self.sweep_report().voided
+
+    def sweep_report(self) -> StuckOrderSweep:
+        """:meth:`sweep`, also counting the stuck orders found (the sweeper's metric)."""
+        report = self.marketplace.sweep_stuck_orders_report(self.banking)
+        self.marketplace.settle_sales(self.banking)  # merchant settlement: clearing accounts -> sellers
         self.settle()
-        return voided
+        return report
 
 
 def bootstrap(
@@ -55,7 +60,7 @@ def bootstrap(
     clock: Clock,
     ids: IdGenerator,
     policy: BankPolicy,
-    cursor_secret: bytes,
+    cursor_secret: bytes | Callable[[], bytes],
     outbox: OutboxReader | None = None,
     faults: FaultPoints | None = None,
 ) -> Application:

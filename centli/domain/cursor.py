@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 
 from centli.domain.errors import InvalidCursor
 
@@ -19,13 +20,19 @@ MAX_CURSOR_LENGTH = 2048
 
 
 class CursorCodec:
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) < 16:
-            raise ValueError("the cursor secret must be at least 16 bytes")
+    """``secret`` is the key, or a callable giving the current key (read lazily, so a deployed
+    function fetches it on the first page it signs, never while it initialises)."""
+
+    def __init__(self, secret: bytes | Callable[[], bytes]) -> None:
+        if isinstance(secret, bytes):
+            _check(secret)
         self._secret = secret
 
+    def _key(self) -> bytes:
+        return self._secret if isinstance(self._secret, bytes) else _check(self._secret())
+
     def _mac(self, user_id: str, body: bytes) -> bytes:
-        return hmac.new(self._secret, user_id.encode("utf-8") + b"\x00" + body, hashlib.sha256).digest()[:16]
+        return hmac.new(self._key(), user_id.encode("utf-8") + b"\x00" + body, hashlib.sha256).digest()[:16]
 
     def encode(self, user_id: str, scope: str, position: str) -> str:
         body = json.dumps({"s": scope, "p": position}, separators=(",", ":")).encode("utf-8")
@@ -51,6 +58,12 @@ class CursorCodec:
             raise InvalidCursor(field="cursor")
         position: str = data["p"]
         return position
+
+
+def _check(secret: bytes) -> bytes:
+    if len(secret) < 16:
+        raise ValueError("the cursor secret must be at least 16 bytes")
+    return secret
 
 
 def _b64(raw: bytes) -> str:

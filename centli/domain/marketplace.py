@@ -73,6 +73,15 @@ def order_facts(order: Order) -> dict[str, Any]:
     return {"order_id": order.order_id, "product_id": order.product_id, "quantity": order.quantity}
 
 
+@dataclass(frozen=True, slots=True)
+class StuckOrderSweep:
+    """One sweep: orders found PENDING past the timeout, and how many of their payments were voided
+    (the others' decisions were published again)."""
+
+    stuck: int
+    voided: int
+
+
 class MarketplaceService:
     def __init__(
         self,
@@ -275,12 +284,17 @@ class MarketplaceService:
         that keeps failing gives way to the others, and one order's failure
         never stops the run.
         """
+        return self.sweep_stuck_orders_report(banking, limit, pages).voided
+
+    def sweep_stuck_orders_report(self, banking: BankingService, limit: int = 100, pages: int = 10) -> StuckOrderSweep:
+        """:meth:`sweep_stuck_orders`, also counting the stuck orders found (the sweeper's metric)."""
         timeout = self._policy.purchase_timeout
-        voided = 0
+        voided = found = 0
         for _ in range(pages):
             now = self._clock.now()
             with self._uow() as uow:
                 stuck = uow.orders.list_pending_before(now - timeout, limit)
+            found += len(stuck)
             for order in stuck:
                 try:
                     with correlation(order.correlation_id):
@@ -291,7 +305,7 @@ class MarketplaceService:
                     log.exception("stuck order not settled", extra={"order_id": order.order_id})
             if len(stuck) < limit:
                 break
-        return voided
+        return StuckOrderSweep(stuck=found, voided=voided)
 
     def _sweep_one(self, banking: BankingService, order: Order, now: datetime, timeout: timedelta) -> int:
         with self._uow() as uow:

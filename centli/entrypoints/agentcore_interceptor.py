@@ -7,8 +7,9 @@ before this runs, so the token's claims are read here without verifying the
 signature again. For every ``tools/call`` the interceptor removes any
 ``centli_identity`` argument (the model may have written one) and adds a
 short-lived assertion of the claim named by ``CENTLI_AGENTCORE_IDENTITY_CLAIM``
-(default ``sub``), signed with ``CENTLI_AGENTCORE_IDENTITY_SECRET``, the key the
-action-group functions verify with, for the tools of the targets named in
+(default ``sub``), signed with the identity key the action-group functions verify
+with (``CENTLI_AGENTCORE_IDENTITY_SECRET_ARN``, read from Secrets Manager on the
+first tool call and refreshed; ``CENTLI_AGENTCORE_IDENTITY_SECRET`` locally), for the tools of the targets named in
 ``CENTLI_AGENTCORE_TARGETS`` only (default ``centli-core-banking,centli-marketplace``).
 Other MCP methods pass through unchanged.
 
@@ -33,13 +34,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, MAX_ASSERTION_SECONDS, issue_assertion
+from centli.adapters.secrets import SecretSource
+from centli.entrypoints.settings import Settings, SettingsError
 
 OUTPUT_VERSION: Final = "1.0"
-SECRET_VARIABLE: Final = "CENTLI_AGENTCORE_IDENTITY_SECRET"  # noqa: S105 - a variable name
-CLAIM_VARIABLE: Final = "CENTLI_AGENTCORE_IDENTITY_CLAIM"
-TARGETS_VARIABLE: Final = "CENTLI_AGENTCORE_TARGETS"
-#: The gateway targets of the action groups; other targets' tools never receive the assertion.
-DEFAULT_TARGETS: Final = "centli-core-banking,centli-marketplace"
 TOOL_SEPARATOR: Final = "___"
 #: One tool call, not a session: the functions refuse anything longer.
 ASSERTION_SECONDS: Final = MAX_ASSERTION_SECONDS
@@ -48,27 +46,43 @@ REQUEST_ID_KEY: Final = "bedrockAgentCoreAwsRequestId"
 _REFUSED: Final = -32600
 
 
+#: This process's settings and identity key source, built on the first tool call (never during init).
+_configured: list[tuple[Settings, SecretSource | None]] = []
+
+
+def _configuration(environ: Mapping[str, str] | None) -> tuple[Settings, SecretSource | None]:
+    if environ is not None:  # tests: an explicit environment, nothing cached
+        settings = Settings.from_env(environ)
+        return settings, settings.identity_secret_source()
+    if not _configured:
+        settings = Settings.from_env(os.environ)
+        _configured.append((settings, settings.identity_secret_source()))
+    return _configured[0]
+
+
 def handler(event: object, context: object, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    env = os.environ if environ is None else environ
     request = _gateway_request(event)
     body = request.get("body") if request else None
     if request is None or not isinstance(body, dict):
         return _refuse(None, "The request could not be read.")
     if body.get("method") != "tools/call":
         return _forward(body)
-    secret = env.get(SECRET_VARIABLE, "").encode("utf-8")
-    if len(secret) < 16:
+    try:
+        settings, source = _configuration(environ)
+        secret = source() if source is not None else None
+    except (SettingsError, ValueError, RuntimeError):
+        secret = None  # fail closed: a missing, short or unreadable key refuses every tool call
+    if secret is None:
         return _refuse(body.get("id"), "Tool calls are not available: no identity key is configured.")
-    customer = _claim(request.get("headers"), env.get(CLAIM_VARIABLE) or "sub")
+    customer = _claim(request.get("headers"), settings.agentcore_identity_claim)
     params = body.get("params")
     if customer is None or not isinstance(params, dict):
         return _refuse(body.get("id"), "The caller's identity is missing.")
     arguments = params.get("arguments")
     arguments = dict(arguments) if isinstance(arguments, dict) else {}
     arguments.pop(IDENTITY_ARGUMENT, None)
-    targets = {t.strip() for t in (env.get(TARGETS_VARIABLE) or DEFAULT_TARGETS).split(",") if t.strip()}
     tool = str(params.get("name", ""))
-    if tool.split(TOOL_SEPARATOR, maxsplit=1)[0] in targets:
+    if tool.split(TOOL_SEPARATOR, maxsplit=1)[0] in settings.agentcore_target_names():
         arguments[IDENTITY_ARGUMENT] = issue_assertion(
             secret,
             customer,

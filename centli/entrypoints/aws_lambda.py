@@ -33,8 +33,10 @@ from centli.adapters.bedrock.events import (
 )
 from centli.domain.events import EVENT_TYPES, DomainEvent
 from centli.entrypoints.logs import bind, service_logger, unbind
+from centli.entrypoints.metrics import emit_sweep_metrics
 from centli.entrypoints.operations import CORE_BANKING, MARKETPLACE
 from centli.entrypoints.runtime import container, elapsed_ms, run, sweep
+from centli.entrypoints.snapstart import register as register_snapstart
 
 __all__ = [
     "container",
@@ -44,6 +46,7 @@ __all__ = [
     "saga_handler",
     "sweeper_handler",
 ]
+register_snapstart(container)  # SnapStart: prime before the snapshot (no secrets, no data, no clients kept)
 _INTERNAL = AgentResult(500, error_body("INTERNAL_ERROR", "Something went wrong on our side. Please try again later."))
 
 
@@ -59,8 +62,7 @@ def handle(event: object, context: object, action_group: str) -> dict[str, Any]:
     started = time.perf_counter()
     call: AgentCall | None = None
     try:
-        settings = container.settings()
-        call = parse_event(event, context, identity_secret=settings.identity_secret_bytes())
+        call = parse_event(event, context, identity_secret=container.identity_secret())
         outcome = run(call, action_group, service=f"centli-{action_group}")
         return render(call, outcome.result)
     except Exception:
@@ -187,7 +189,10 @@ def sweeper_handler(event: object, context: object) -> int:
     bind(logger, correlation_id=_request_id(context) or "sweeper")
     try:
         report = sweep()
-        logger.info("sweep finished", extra={"voided": report.voided, "republished": report.republished})
+        logger.info(
+            "sweep finished", extra={"stuck": report.stuck, "voided": report.voided, "republished": report.republished}
+        )
+        emit_sweep_metrics(stuck=report.stuck, republished=report.republished)
         return report.voided
     except Exception:
         logger.exception("sweep failed")

@@ -35,6 +35,12 @@ def parser() -> argparse.ArgumentParser:
     schemas = commands.add_parser("schemas", help="regenerate the committed agent schemas")
     schemas.add_argument("--dir", type=Path, default=Path("schemas"), help="where the schemas live")
     schemas.add_argument("--check", action="store_true", help="fail when a committed schema is stale")
+    schemas.add_argument(
+        "--template",
+        type=Path,
+        default=Path("template.yaml"),
+        help="the SAM template whose agent and gateway embed the schemas (skipped when missing)",
+    )
     events = commands.add_parser("events", help="regenerate the example agent events in events/")
     events.add_argument("--dir", type=Path, default=Path("events"), help="where the events live")
     events.add_argument("--check", action="store_true", help="fail when a committed event is stale")
@@ -70,6 +76,26 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--sweep-interval", type=_seconds, default=30.0, help="seconds between sweeps of stuck orders (0: none)"
     )
+    serve.add_argument("--mcp-user", help="serve /mcp (MCP over streamable HTTP) acting for this customer")
+    serve.add_argument(
+        "--mcp-confirm",
+        choices=("auto", "url"),
+        default="auto",
+        help="how /mcp asks the customer to confirm a write: auto (in the client when it can, else the bank's "
+        "page) or url (always the bank's page)",
+    )
+    serve.add_argument(
+        "--confirm-seconds", type=_seconds, default=300.0, help="how long the customer has to confirm an MCP write"
+    )
+    mcp = commands.add_parser("mcp", help="the MCP server over stdio, acting for one customer")
+    mcp.add_argument("--user", required=True, help="the customer every tool call acts for")
+    mcp.add_argument("--load-demo", action="store_true", help="load the demo bank first (idempotent)")
+    mcp.add_argument(
+        "--confirm-seconds", type=_seconds, default=300.0, help="how long the customer has to confirm a write"
+    )
+    mcp.add_argument(
+        "--sweep-interval", type=_seconds, default=30.0, help="seconds between sweeps of stuck orders (0: none)"
+    )
     invoke = commands.add_parser("invoke", help="invoke a Lambda function with an event, like `sam local invoke`")
     invoke.add_argument("function", help="centli-core-banking, centli-marketplace or centli-sweeper (or ARN)")
     invoke.add_argument("--event", "-e", required=True, help="the event: a JSON file, or - for standard input")
@@ -84,6 +110,17 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--force", action="store_true", help="allow --stuck-after on the dynamodb backend")
     reset = commands.add_parser("reset", help="delete the local SQLite bank, so the next `make run` starts afresh")
     reset.add_argument("--yes", action="store_true", help="do not ask")
+    agent = commands.add_parser(
+        "agent", help="talk to the deployed Bedrock agent as a customer (confirmations included)"
+    )
+    agent.add_argument("--agent-id", required=True, help="the stack output AgentId")
+    agent.add_argument("--alias-id", required=True, help="the stack output AgentAliasId")
+    agent.add_argument("--user", required=True, help="the authenticated customer (sessionAttributes.user_id)")
+    agent.add_argument("--session", required=True, help="the conversation id; reuse it to go on talking")
+    decision = agent.add_mutually_exclusive_group()
+    decision.add_argument("--yes", dest="confirm", action="store_const", const=True, help="confirm every write")
+    decision.add_argument("--no", dest="confirm", action="store_const", const=False, help="deny every write")
+    agent.add_argument("text", help="what the customer says")
     return parser
 
 
@@ -128,7 +165,12 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "schemas":
         from centli.entrypoints.commands import schemas_command
 
-        return schemas_command(args.dir, check=args.check)
+        template = args.template if args.template.exists() else None
+        return schemas_command(args.dir, check=args.check, template=template)
+    if args.command == "agent":
+        from centli.entrypoints.agent_chat import agent_command
+
+        return agent_command(args.agent_id, args.alias_id, args.user, args.session, args.text, args.confirm)
     if args.command == "events":
         from centli.entrypoints.commands import events_command
 
@@ -168,7 +210,28 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from centli.entrypoints.local_server import serve as run_server
 
-        return run_server(args.host, args.port, load_demo=args.load_demo, sweep_interval=args.sweep_interval)
+        build_app = None
+        if args.mcp_user is not None:
+            from centli.entrypoints.mcp.server import app_with_mcp
+
+            build_app = app_with_mcp(
+                args.mcp_user,
+                sweep_interval=args.sweep_interval,
+                confirm_seconds=args.confirm_seconds,
+                confirm_mode=args.mcp_confirm,
+            )
+        return run_server(
+            args.host, args.port, load_demo=args.load_demo, sweep_interval=args.sweep_interval, build_app=build_app
+        )
+    if args.command == "mcp":
+        from centli.entrypoints.mcp.server import run_stdio
+
+        return run_stdio(
+            args.user,
+            load_demo=args.load_demo,
+            confirm_seconds=args.confirm_seconds,
+            sweep_interval=args.sweep_interval,
+        )
     if args.command == "invoke":
         from centli.entrypoints.commands import invoke_command
 

@@ -12,14 +12,23 @@ from typing import Any, TextIO
 DEFAULT_SCHEMA_DIR = Path("schemas")
 
 
-def schemas_command(directory: Path = DEFAULT_SCHEMA_DIR, *, check: bool = False, out: TextIO = sys.stdout) -> int:
-    """Regenerate the committed agent schemas; with ``check``, fail (1) when any is stale instead."""
+def schemas_command(
+    directory: Path = DEFAULT_SCHEMA_DIR,
+    *,
+    check: bool = False,
+    template: Path | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Regenerate the committed agent schemas (and the blocks of ``template`` that embed them);
+    with ``check``, fail (1) when any is stale instead."""
     from centli.entrypoints import schemas
 
     if check:
-        stale = schemas.stale(directory)
+        stale = [str(directory / name) for name in schemas.stale(directory)]
+        if template is not None and schemas.template_is_stale(template):
+            stale.append(str(template))
         for name in stale:
-            print(f"stale: {directory / name} (run `centli schemas`)", file=out)
+            print(f"stale: {name} (run `centli schemas`)", file=out)
         breaches = schemas.platform_breaches(directory)
         for breach in breaches:
             print(f"over a platform limit: {breach}", file=out)
@@ -31,6 +40,8 @@ def schemas_command(directory: Path = DEFAULT_SCHEMA_DIR, *, check: bool = False
         return 1  # never write a schema the console or the API would refuse
     changed = schemas.write(directory)
     print(f"{len(changed)} schema file(s) updated in {directory}", file=out)
+    if template is not None and schemas.write_template(template):
+        print(f"{template}: schema blocks updated", file=out)
     return 0
 
 

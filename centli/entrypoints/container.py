@@ -11,6 +11,7 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
+from centli.adapters.secrets import SecretSource
 from centli.adapters.system import SystemClock, UlidGenerator
 from centli.domain.application import Application, bootstrap
 from centli.entrypoints.settings import Settings
@@ -49,8 +50,23 @@ def make_event_publisher(settings: Settings) -> Any:
     return EventBridgePublisher(make_events_client(), settings.event_bus_name)
 
 
-def build_application(store: Any, outbox: Any, clock: Clock, ids: IdGenerator, settings: Settings) -> Application:
-    return bootstrap(store.unit_of_work, clock, ids, settings.policy(), settings.cursor_secret_bytes(), outbox)
+def build_application(
+    store: Any, outbox: Any, clock: Clock, ids: IdGenerator, settings: Settings, cursor_secret: SecretSource
+) -> Application:
+    return bootstrap(store.unit_of_work, clock, ids, settings.policy(), cursor_secret, outbox)
+
+
+def cursor_secret_of(settings: Settings) -> SecretSource:
+    source = settings.cursor_secret_source()
+    if settings.cursor_secret is not None or settings.cursor_secret_arn is not None:
+        from centli.entrypoints.logs import use_pseudonym_secret
+
+        use_pseudonym_secret(source)  # the log pseudonyms share the deployment's key (stable across functions)
+    return source
+
+
+def identity_secret_of(settings: Settings) -> SecretSource | None:
+    return settings.identity_secret_source()
 
 
 class Container(containers.DeclarativeContainer):
@@ -60,4 +76,7 @@ class Container(containers.DeclarativeContainer):
     store = providers.Singleton(make_store, settings, clock)
     outbox = providers.Singleton(outbox_of, store, settings)
     event_publisher = providers.Singleton(make_event_publisher, settings)
-    application = providers.Singleton(build_application, store, outbox, clock, ids, settings)
+    #: Secrets are sources read on first use (after a SnapStart restore) and refreshed; one per process.
+    cursor_secret = providers.Singleton(cursor_secret_of, settings)
+    identity_secret = providers.Singleton(identity_secret_of, settings)
+    application = providers.Singleton(build_application, store, outbox, clock, ids, settings, cursor_secret)

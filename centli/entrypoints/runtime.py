@@ -81,6 +81,8 @@ def elapsed_ms(started: float) -> float:
 class SweepReport:
     voided: int
     republished: int
+    #: Orders found PENDING past the purchase timeout (voided, or their decision published again).
+    stuck: int = 0
 
 
 def sweep() -> SweepReport:
@@ -91,7 +93,7 @@ def sweep() -> SweepReport:
     Failures stay pending for the next run: nothing is dead-lettered from here.
     """
     app = container.application()
-    voided = app.sweep()
+    stuck = app.sweep_report()
     republished = 0
     if container.outbox() is None:
         overdue = OverdueOutbox(container.store(), container.clock(), STREAM_RELAY_GRACE)
@@ -101,4 +103,4 @@ def sweep() -> SweepReport:
             if moved == 0:
                 break
             republished += moved
-    return SweepReport(voided, republished)
+    return SweepReport(stuck.voided, republished, stuck.stuck)

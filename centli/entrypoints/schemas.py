@@ -222,3 +222,119 @@ def stale(directory: Path) -> list[str]:
         for name, content in generate().items()
         if not (directory / name).exists() or (directory / name).read_text("utf-8") != content
     ]
+
+
+# template.yaml ------------------------------------------------------------------------
+# The agent and the gateway in template.yaml embed these same schemas. CloudFormation spells the
+# function and tool schemas with PascalCase keys; the mapping is one to one, key by key:
+#   function details: name -> Name, description -> Description, parameters -> Parameters
+#                     (each parameter: type -> Type, description -> Description, required -> Required),
+#                     requireConfirmation -> RequireConfirmation
+#   tool definitions: name -> Name, description -> Description, inputSchema -> InputSchema
+#                     (a schema: type -> Type, description -> Description, items -> Items,
+#                     properties -> Properties (property names unchanged), required -> Required)
+# The OpenAPI document is embedded literally, as the ApiSchema Payload string.
+_FUNCTION_KEYS = {"name": "Name", "description": "Description", "requireConfirmation": "RequireConfirmation"}
+_PARAMETER_KEYS = {"type": "Type", "description": "Description", "required": "Required"}
+_TOOL_KEYS = {"name": "Name", "description": "Description"}
+_SCHEMA_KEYS = {"type": "Type", "description": "Description", "required": "Required"}
+BEGIN_MARK = "# BEGIN GENERATED "
+END_MARK = "# END GENERATED"
+
+
+def _renamed(node: dict[str, Any], keys: dict[str, str], where: str) -> dict[str, Any]:
+    unknown = set(node) - set(keys)
+    if unknown:  # a new generated key needs a mapping here, never a silent drop
+        raise ValueError(f"{where}: no CloudFormation name for {sorted(unknown)}")
+    return {keys[key]: value for key, value in node.items()}
+
+
+def cloudformation_functions(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A ``*.functions.json`` document as ``AWS::Bedrock::Agent`` ``FunctionSchema.Functions``."""
+    functions = []
+    for function in document["functions"]:
+        mapped = _renamed({k: v for k, v in function.items() if k != "parameters"}, _FUNCTION_KEYS, "function")
+        mapped["Parameters"] = {
+            name: _renamed(detail, _PARAMETER_KEYS, f"parameter {name}")
+            for name, detail in function.get("parameters", {}).items()
+        }
+        functions.append(mapped)
+    return functions
+
+
+def cloudformation_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A tool's JSON schema as ``AWS::BedrockAgentCore::GatewayTarget`` ``SchemaDefinition``."""
+    mapped = _renamed({k: v for k, v in schema.items() if k not in ("items", "properties")}, _SCHEMA_KEYS, "schema")
+    if "items" in schema:
+        mapped["Items"] = cloudformation_schema(schema["items"])
+    if "properties" in schema:
+        mapped["Properties"] = {name: cloudformation_schema(sub) for name, sub in schema["properties"].items()}
+    return mapped
+
+
+def cloudformation_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ``*.tools.json`` document as a gateway target's ``ToolSchema.InlinePayload``."""
+    mapped = []
+    for tool in tools:
+        entry = _renamed({k: v for k, v in tool.items() if k != "inputSchema"}, _TOOL_KEYS, "tool")
+        entry["InputSchema"] = cloudformation_schema(tool["inputSchema"])
+        mapped.append(entry)
+    return mapped
+
+
+def _template_block(name: str, files: dict[str, str], indent: str) -> list[str]:
+    """The YAML lines of one generated block.
+
+    The agent's ``ApiSchema`` / ``FunctionSchema`` blocks are branches of an ``!If`` (sequence items,
+    ``- Payload: |`` and ``- Functions:``); a gateway target's block is the mapping under its
+    ``ToolSchema`` (``InlinePayload:``).
+    """
+    content = files[name]
+    inner = indent + "    "
+    if name.endswith(".openapi.json"):
+        return [f"{indent}- Payload: |", *(inner + line for line in content.splitlines())]
+    document = json.loads(content)
+    if name.endswith(".functions.json"):
+        opening, value = f"{indent}- Functions:", cloudformation_functions(document)
+    elif name.endswith(".tools.json"):
+        opening, value = f"{indent}InlinePayload:", cloudformation_tools(document)
+    else:
+        raise ValueError(f"no template block for {name}")
+    # JSON is YAML flow syntax: the block stays one readable, diffable document.
+    flow = json.dumps(value, indent=2, ensure_ascii=False).splitlines()
+    return [opening, *(inner + line for line in flow)]
+
+
+def render_template(text: str, files: dict[str, str] | None = None) -> str:
+    """``text`` (template.yaml) with every ``# BEGIN GENERATED <file>`` block regenerated from ``files``."""
+    files = generate() if files is None else files
+    out: list[str] = []
+    lines = iter(text.splitlines())
+    for line in lines:
+        out.append(line)
+        stripped = line.strip()
+        if not stripped.startswith(BEGIN_MARK):
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        out.extend(_template_block(stripped[len(BEGIN_MARK) :].strip(), files, indent))
+        for skipped in lines:
+            if skipped.strip() == END_MARK:
+                out.append(skipped)
+                break
+        else:
+            raise ValueError(f"{stripped}: no {END_MARK!r} line")
+    return "\n".join(out) + "\n"
+
+
+def template_is_stale(path: Path) -> bool:
+    text = path.read_text("utf-8")
+    return render_template(text) != text
+
+
+def write_template(path: Path) -> bool:
+    """Regenerate the schema blocks of ``path``; True when it changed."""
+    text = path.read_text("utf-8")
+    fresh = render_template(text)
+    if fresh != text:
+        path.write_text(fresh, "utf-8")
+    return fresh != text

@@ -1,4 +1,16 @@
-"""Process settings, read once from the environment."""
+"""Process settings, read once from the environment (the only reader of CENTLI_* variables).
+
+Each deployed function has a role (``CENTLI_ROLE``) and gets only the settings
+that role uses: a variable another role needs is refused, so a function never
+holds a secret it has no use for. ``local`` (the default: a laptop, tests, the
+CLI) accepts every setting.
+
+Secrets (the cursor key, the AgentCore identity key) come either as a plain
+value (``CENTLI_CURSOR_SECRET``: local runs) or as a Secrets Manager ARN
+(``CENTLI_CURSOR_SECRET_ARN``: AWS, read lazily and refreshed, see
+:mod:`centli.adapters.secrets`). Setting both for one secret is refused rather
+than one silently winning.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +18,7 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -16,24 +28,65 @@ from centli.domain.ledger import TransferLimits
 from centli.domain.money import DEFAULT_CURRENCY, Money
 from centli.domain.policy import BankPolicy
 
+if TYPE_CHECKING:
+    from centli.adapters.secrets import SecretSource
+
 Backend = Literal["memory", "sqlite", "dynamodb"]
+Role = Literal["local", "action-group", "outbox-relay", "saga", "sweeper", "interceptor"]
 #: Good enough for throwaway local runs only; the DynamoDB backend refuses to start without a real secret.
 LOCAL_CURSOR_SECRET = "centli-local-development-cursor-secret"  # noqa: S105
 _BUS_NAME = re.compile(r"[A-Za-z0-9._\-/:]{1,1600}")
 
 _ENV = {
+    "role": "CENTLI_ROLE",
     "backend": "CENTLI_BACKEND",
     "sqlite_path": "CENTLI_SQLITE_PATH",
     "cursor_secret": "CENTLI_CURSOR_SECRET",
     "limit_per_transfer": "CENTLI_LIMIT_PER_TRANSFER",
     "limit_daily": "CENTLI_LIMIT_DAILY",
     "timezone": "CENTLI_TIMEZONE",
+    "cursor_secret_arn": "CENTLI_CURSOR_SECRET_ARN",
     "agentcore_identity_secret": "CENTLI_AGENTCORE_IDENTITY_SECRET",
+    "agentcore_identity_secret_arn": "CENTLI_AGENTCORE_IDENTITY_SECRET_ARN",
+    "agentcore_identity_claim": "CENTLI_AGENTCORE_IDENTITY_CLAIM",
+    "agentcore_targets": "CENTLI_AGENTCORE_TARGETS",
+    "secret_ttl_seconds": "CENTLI_SECRET_TTL_SECONDS",
     "log_level": "CENTLI_LOG_LEVEL",
+    "log_stream": "CENTLI_LOG_STREAM",
     "event_bus_name": "CENTLI_EVENT_BUS_NAME",
     "inprocess_relay": "CENTLI_INPROCESS_RELAY",
     "purchase_timeout_seconds": "CENTLI_PURCHASE_TIMEOUT_SECONDS",
 }
+#: What builds the bank's policy (limits, time zone, purchase timeout), and the backend: every ledger role.
+_LEDGER = frozenset(
+    {"backend", "limit_per_transfer", "limit_daily", "timezone", "purchase_timeout_seconds", "log_level"}
+)
+#: The settings each deployed role uses (``local`` uses them all). template.yaml gives each function these only.
+ROLE_SETTINGS: dict[str, frozenset[str]] = {
+    "action-group": _LEDGER
+    | {
+        "cursor_secret",
+        "cursor_secret_arn",
+        "agentcore_identity_secret",
+        "agentcore_identity_secret_arn",
+        "secret_ttl_seconds",
+    },
+    "outbox-relay": frozenset({"backend", "event_bus_name", "log_level"}),
+    "saga": _LEDGER,
+    "sweeper": _LEDGER | {"event_bus_name"},
+    "interceptor": frozenset(
+        {
+            "agentcore_identity_secret",
+            "agentcore_identity_secret_arn",
+            "agentcore_identity_claim",
+            "agentcore_targets",
+            "secret_ttl_seconds",
+            "log_level",
+        }
+    ),
+}
+#: The gateway targets of the action groups (the interceptor asserts identity to their tools only).
+DEFAULT_AGENTCORE_TARGETS = "centli-core-banking,centli-marketplace"
 
 
 def _describe(location: tuple[int | str, ...], message: str) -> str:
@@ -47,16 +100,28 @@ class SettingsError(ValueError):
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    role: Role = "local"
     #: The embedded default; a Lambda function must name its backend (see from_env).
     backend: Backend = "sqlite"
     sqlite_path: str = ".centli/centli.db"
     cursor_secret: SecretStr | None = None
+    #: Secrets Manager ARN of the cursor key (instead of ``cursor_secret``), read after a SnapStart restore.
+    cursor_secret_arn: str | None = None
     limit_per_transfer: str = "50000.00"
     limit_daily: str = "100000.00"
     timezone: str = "America/Mexico_City"
     #: HMAC secret shared with the AgentCore Gateway interceptor; unset = AgentCore calls refused.
     agentcore_identity_secret: SecretStr | None = None
+    agentcore_identity_secret_arn: str | None = None
+    #: (interceptor) the claim of the gateway-validated token that holds the customer id.
+    agentcore_identity_claim: str = "sub"
+    #: (interceptor) the gateway targets whose tools receive the identity assertion, comma separated.
+    agentcore_targets: str = DEFAULT_AGENTCORE_TARGETS
+    #: How long a secret read from Secrets Manager is used before it is read again (rotation).
+    secret_ttl_seconds: int = 300
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Where log lines go (read by centli.entrypoints.logs); ``centli mcp`` always uses stderr.
+    log_stream: Literal["stdout", "stderr"] = "stdout"
     event_bus_name: str = EVENT_BUS_NAME
     #: Deliver the saga in-process after each write; unset = on for memory and sqlite, off for dynamodb
     #: (on AWS the outbox stream relays to EventBridge). ``true`` with dynamodb is for local tries against moto.
@@ -70,11 +135,18 @@ class Settings(BaseModel):
         values = {name: env[var] for name, var in _ENV.items() if env.get(var, "") != ""}
         if "backend" in values:
             values["backend"] = values["backend"].lower()
-        elif env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        elif env.get("AWS_LAMBDA_FUNCTION_NAME") and env.get(_ENV["role"]) != "interceptor":
             # Fail closed: a function without its configuration must not serve a throwaway bank.
             raise SettingsError("CENTLI_BACKEND: required in AWS Lambda (memory, sqlite or dynamodb)")
         if "log_level" in values:
             values["log_level"] = values["log_level"].upper()
+        if "log_stream" in values:
+            values["log_stream"] = values["log_stream"].lower()
+        role = values.get("role", "local")
+        unused = sorted(set(values) - ROLE_SETTINGS[role] - {"role"}) if role in ROLE_SETTINGS else []
+        if unused:
+            names = ", ".join(_ENV[name] for name in unused)
+            raise SettingsError(f"{names}: not used by the {role} role (give each function only its settings)")
         try:
             return cls.model_validate(values)
         except ValidationError as error:
@@ -108,6 +180,20 @@ class Settings(BaseModel):
             raise ValueError("must be an EventBridge bus name or ARN (letters, digits and . - _ / : only)")
         return value
 
+    @field_validator("cursor_secret_arn", "agentcore_identity_secret_arn")
+    @classmethod
+    def _secret_arn(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+", value):
+            raise ValueError("must be a Secrets Manager secret ARN")
+        return value
+
+    @field_validator("secret_ttl_seconds")
+    @classmethod
+    def _ttl(cls, value: int) -> int:
+        if not 0 <= value <= 86400:
+            raise ValueError("must be between 0 and 86400 seconds")
+        return value
+
     @field_validator("cursor_secret", "agentcore_identity_secret")
     @classmethod
     def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -117,21 +203,47 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _secret_outside_local_runs(self) -> Settings:
-        if self.backend == "dynamodb" and self.cursor_secret is None:
-            raise ValueError("CENTLI_CURSOR_SECRET is required with the dynamodb backend")
+        for value, arn in (
+            ("cursor_secret", "cursor_secret_arn"),
+            ("agentcore_identity_secret", "agentcore_identity_secret_arn"),
+        ):
+            if getattr(self, value) is not None and getattr(self, arn) is not None:
+                raise ValueError(f"set {_ENV[value]} or {_ENV[arn]}, not both")
+        pages = self.role in ("local", "action-group")
+        if pages and self.backend == "dynamodb" and self.cursor_secret is None and self.cursor_secret_arn is None:
+            raise ValueError(
+                "CENTLI_CURSOR_SECRET is required with the dynamodb backend (or its Secrets Manager ARN, "
+                "CENTLI_CURSOR_SECRET_ARN)"
+            )
         return self
 
     def relays_in_process(self) -> bool:
         return self.backend != "dynamodb" if self.inprocess_relay is None else self.inprocess_relay
 
-    def cursor_secret_bytes(self) -> bytes:
-        secret = self.cursor_secret.get_secret_value() if self.cursor_secret else LOCAL_CURSOR_SECRET
-        return secret.encode("utf-8")
+    def cursor_secret_source(self) -> SecretSource:
+        """The cursor key: read from Secrets Manager on first use (by ARN), else the plain or local value.
 
-    def identity_secret_bytes(self) -> bytes | None:
+        Build it once per process (the container does): the source caches what it read.
+        """
+        from centli.adapters.secrets import SecretsManagerSecret, constant_secret
+
+        if self.cursor_secret_arn is not None:
+            return SecretsManagerSecret(self.cursor_secret_arn, ttl_seconds=self.secret_ttl_seconds)
+        secret = self.cursor_secret.get_secret_value() if self.cursor_secret else LOCAL_CURSOR_SECRET
+        return constant_secret(secret.encode("utf-8"))
+
+    def identity_secret_source(self) -> SecretSource | None:
+        """The AgentCore identity key, or None (AgentCore calls refused). Built once per process."""
+        from centli.adapters.secrets import SecretsManagerSecret, constant_secret
+
+        if self.agentcore_identity_secret_arn is not None:
+            return SecretsManagerSecret(self.agentcore_identity_secret_arn, ttl_seconds=self.secret_ttl_seconds)
         if self.agentcore_identity_secret is None:
             return None
-        return self.agentcore_identity_secret.get_secret_value().encode("utf-8")
+        return constant_secret(self.agentcore_identity_secret.get_secret_value().encode("utf-8"))
+
+    def agentcore_target_names(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.agentcore_targets.split(",") if t.strip())
 
     def policy(self) -> BankPolicy:
         limits = TransferLimits(

@@ -84,7 +84,7 @@ def parse_event(
     event: object,
     context: object,
     *,
-    identity_secret: bytes | None = None,
+    identity_secret: bytes | Callable[[], bytes] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> AgentCall:
     fmt = detect_format(event, context)
@@ -159,7 +159,7 @@ def response_state(result: AgentResult) -> str | None:
 
 # parsing helpers -----------------------------------------------------------------
 def _parse_agentcore(
-    event: object, context: object, correlation: str, identity_secret: bytes | None, now: int
+    event: object, context: object, correlation: str, identity_secret: bytes | Callable[[], bytes] | None, now: int
 ) -> AgentCall:
     tool = _tool_name(context) or ""
     target, _, operation = tool.rpartition(TOOL_SEPARATOR)
@@ -176,9 +176,11 @@ def _parse_agentcore(
     if identity_secret is not None and problem is None:
         custom = _client_custom(context)
         try:
+            # A callable secret is read only here, so Bedrock-format calls never fetch the AgentCore key.
+            secret = identity_secret() if callable(identity_secret) else identity_secret
             user_id = verify_assertion(
                 assertion,
-                identity_secret,
+                secret,
                 now,
                 tool=tool,
                 arguments=arguments,

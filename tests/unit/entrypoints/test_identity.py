@@ -79,6 +79,7 @@ def test_agentcore_is_refused_without_a_trusted_identity_source(harness: Harness
     assert (unsigned.status, unsigned.body["error"]["code"]) == (401, "UNAUTHENTICATED")
     # With no secret configured even a well-formed assertion is refused.
     aws_lambda.container.settings.override(providers.Object(Settings(backend="memory")))
+    aws_lambda.container.identity_secret.reset()  # the key source is built once per process
     signed = {**sample["event"], IDENTITY_ARGUMENT: assertion("u-ana", arguments=sample["event"])}
     refused = decode("agentcore", aws_lambda.core_banking_handler(signed, context))
     assert refused.status == 401

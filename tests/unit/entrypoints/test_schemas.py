@@ -108,3 +108,17 @@ def test_tool_definitions_have_name_description_and_input_schema(group: str) -> 
         if tool["name"] in WRITES:
             assert "idempotency_key" in tool["inputSchema"]["required"]
         assert "enum" not in {key for key, _ in walk(tool)}
+
+
+def test_the_check_command_covers_the_schemas_embedded_in_the_template(tmp_path: Path) -> None:
+    """template.yaml embeds the schemas; `centli schemas` regenerates its blocks and --check fails when stale."""
+    original = (SCHEMAS.parent / "template.yaml").read_text("utf-8")
+    template = tmp_path / "template.yaml"
+    template.write_text(original, "utf-8")
+    assert schemas_command(SCHEMAS, check=True, template=template, out=open(tmp_path / "log", "w")) == 0
+    assert original.count("createTransfer") >= 6  # OpenAPI, function details and tools, both styles
+    template.write_text(original.replace('"Name": "createTransfer"', '"Name": "sendMoney"', 1), "utf-8")
+    assert schemas_command(SCHEMAS, check=True, template=template, out=open(tmp_path / "log2", "w")) == 1
+    assert str(template) in (tmp_path / "log2").read_text()
+    assert schemas_command(tmp_path / "fresh", template=template, out=open(tmp_path / "log3", "w")) == 0
+    assert template.read_text("utf-8") == original

@@ -20,7 +20,7 @@ from tests.unit.entrypoints.conftest import bank_document, decode, example
 def test_defaults_are_the_embedded_sqlite_run() -> None:
     settings = Settings.from_env({})
     assert settings.backend == "sqlite" and settings.sqlite_path == ".centli/centli.db"
-    assert settings.identity_secret_bytes() is None  # AgentCore refused until configured
+    assert settings.identity_secret_source() is None  # AgentCore refused until configured
     assert settings.policy().limits["MXN"].per_transfer.to_decimal_string() == "50000.00"
 
 
