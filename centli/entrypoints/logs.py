@@ -117,12 +117,12 @@ def user_ref(user_id: object) -> str | None:
     """
     if not isinstance(user_id, str) or not user_id:
         return None
-    return _pseudonym(user_id)
+    return _pseudonym(_pseudonym_key(), user_id)
 
 
-@functools.lru_cache(maxsize=1024)  # a warm function sees the same few customers again and again
-def _pseudonym(user_id: str) -> str:
-    return hmac.new(_pseudonym_key(), b"centli-user\x00" + user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
+@functools.lru_cache(maxsize=1024)  # a warm function sees the same few customers (and one key) again and again
+def _pseudonym(key: bytes, user_id: str) -> str:
+    return hmac.new(key, b"centli-user\x00" + user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
 
 _key_source: list[Callable[[], bytes]] = []  # the deployment's cursor secret, once the container has built it
