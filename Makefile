@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run reset demo test lambda-package deploy-check lint typecheck unit integration schemas lock bench \
-	bench-local-server bench-capacity clean
+	bench-local-server bench-capacity simulate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@echo "centli: setting up $(VENV): the pinned dependencies of the local runtime and the tests (first run only, about a minute)"
@@ -54,14 +54,18 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
+# Every benchmark in bench/ (bench/run_all.py lists them; never part of `make test`), into BENCHMARKS.md
+# (QUICK=1 for a smoke run).
+bench: $(STAMP)
+	PYTHONPATH=. $(BIN)/python bench/run_all.py $(if $(QUICK),--quick,)
+
+# The deterministic whole-system simulation: 20 seeds on each local backend (CI runs a smaller fixed budget).
+simulate: $(STAMP)
+	$(BIN)/centli simulate --seed 1 --seeds $${SEEDS:-20} --steps $${STEPS:-200} --backend memory --backend sqlite
+
 # Re-pin every dependency to what is installed now (after changing pyproject.toml).
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
-
-# Benchmarks (figures for docs/performance.md; never part of `make test`). Add one: a `bench-NAME`
-# target that runs bench/NAME.py, listed in BENCHES.
-BENCHES := bench-local-server bench-capacity
-bench: $(BENCHES)
 
 # The capacity model on this code, then on the layout before issue 9 (the negative control).
 CAPACITY_BASELINE ?= f53e7d1

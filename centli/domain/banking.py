@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,8 +40,10 @@ from centli.domain.ledger import (
     LedgerEntry,
     Transfer,
     last4,
+    payment_concept,
 )
 from centli.domain.money import Money, parse_amount, parse_currency
+from centli.domain.planted import PLANTED
 from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, customer_text, page_size, require_id
 from centli.domain.settlement import (
     SETTLEMENT_CONCEPT,
@@ -245,14 +247,30 @@ class BankingService:
                 try:
                     uow.commit()
                 except DuplicateIdempotencyKey as duplicate:
+                    if PLANTED.replay_after_crash_commits_again and (cmd.user_id, key) in PLANTED.crashed_keys:
+                        return Written(self._planted_commit_again(transfer, limits.daily_total), replayed=False)
                     return Written(Transfer.from_dict(replay(duplicate.existing, CREATE_TRANSFER, fp)), replayed=True)
                 except DestinationIsBeneficiary as resolved:
                     if beneficiary is not None:  # a store must not answer this twice
                         raise ConcurrencyConflict() from None
                     beneficiary = resolved.beneficiary
                     continue
+                except Exception:
+                    if PLANTED.replay_after_crash_commits_again:
+                        PLANTED.crashed_keys.add((cmd.user_id, key))
+                    raise
             log.info("transfer completed", extra={"transfer_id": transfer.transfer_id})
             return Written(transfer, replayed=False)
+
+    def _planted_commit_again(self, transfer: Transfer, daily_total: Money) -> Transfer:
+        """Planted bug 1 (centli.domain.planted): "my last attempt crashed, so it must not have
+        committed": the transfer is posted again under a new id, past the idempotency record."""
+        again = replace(transfer, transfer_id=self._ids.new_id("trf"), created_at=self._clock.now())
+        with self._uow() as uow:
+            uow.limits.add(again.user_id, self._policy.business_day(again.created_at), again.amount, daily_total)
+            uow.ledger.post(again)
+            uow.commit()
+        return again
 
     def _source_currency(self, user_id: str, from_account: str) -> str:
         """The source account's currency: the policy's only one, else read from the account.
@@ -287,14 +305,19 @@ class BankingService:
             # Merchant settlement: one of the seller's clearing accounts, never the seller's hot account.
             to=clearing_for_order(AccountRef(str(p["seller_user_id"]), str(p["seller_account_id"])), order_id),
             amount=amount,
-            concept=f"Compra {order_id}",
+            concept=payment_concept(order_id),
             created_at=now,
             kind="PURCHASE_PAYMENT",
         )
         with self._uow() as uow:
-            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id)
+            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.PAID, now)
             uow.idempotency.claim(
-                payment_fence(event.user_id, order_id, {"outcome": "PAID", "transfer_id": transfer.transfer_id}, now)
+                payment_fence(
+                    event.user_id,
+                    order_id,
+                    {"outcome": "PAID", "transfer_id": transfer.transfer_id, "event_id": event.event_id},
+                    now,
+                )
             )
             uow.ledger.post(transfer)
             uow.outbox.add(
@@ -321,9 +344,11 @@ class BankingService:
         order_id = str(p["order_id"])
         now = self._clock.now()
         with self._uow() as uow:
-            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id)
+            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.DECLINED, now)
             uow.idempotency.claim(
-                payment_fence(event.user_id, order_id, {"outcome": "DECLINED", "reason": reason}, now)
+                payment_fence(
+                    event.user_id, order_id, {"outcome": "DECLINED", "reason": reason, "event_id": event.event_id}, now
+                )
             )
             uow.outbox.add(
                 self._new_event(
@@ -350,11 +375,21 @@ class BankingService:
         """
         order_id = str(order_facts["order_id"])
         now = self._clock.now()
+        if PLANTED.sweeper_voids_without_fence:
+            # Planted bug 2 (centli.domain.planted): check, then act, with no claim between them.
+            with self._uow() as uow:
+                if uow.idempotency.get(user_id, order_payment_key(order_id)) is None:
+                    payload = {**order_facts, "reason": "TIMEOUT", "swept": True}
+                    uow.outbox.add(self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, payload))
+                    uow.commit()
+                    return True
         with self._uow() as uow:
-            uow.idempotency.claim(payment_fence(user_id, order_id, {"outcome": "VOIDED", "reason": "TIMEOUT"}, now))
-            uow.outbox.add(
-                self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": "TIMEOUT"})
+            void = self._new_event(
+                ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": "TIMEOUT", "swept": True}
             )
+            fence = {"outcome": "VOIDED", "reason": "TIMEOUT", "event_id": void.event_id}
+            uow.idempotency.claim(payment_fence(user_id, order_id, fence, now))
+            uow.outbox.add(void)
             try:
                 uow.commit()
                 return True
@@ -362,10 +397,10 @@ class BankingService:
                 outcome = decided.existing.result
         with self._uow() as uow:
             if outcome.get("outcome") == "PAID":
-                payload = {**order_facts, "transfer_id": outcome.get("transfer_id")}
+                payload = {**order_facts, "transfer_id": outcome.get("transfer_id"), "swept": True}
                 uow.outbox.add(self._new_event(ev.PAYMENT_COMPLETED, user_id, correlation_id, None, payload))
             else:
-                payload = {**order_facts, "reason": outcome.get("reason", "PAYMENT_FAILED")}
+                payload = {**order_facts, "reason": outcome.get("reason", "PAYMENT_FAILED"), "swept": True}
                 uow.outbox.add(self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, payload))
             uow.commit()
         log.warning("stuck order's payment decision re-published", extra={"order_id": order_id})

@@ -37,6 +37,14 @@ _SOURCES: Final[dict[str, str]] = {
 }
 EVENT_TYPES: Final = frozenset(_SOURCES)
 
+#: What a consumer did with an event, recorded with its inbox mark (in the same atomic write).
+PROCESSED: Final = "processed"
+PAID: Final = "paid"
+DECLINED: Final = "declined"
+CONFIRMED: Final = "confirmed"
+RELEASED: Final = "released"
+ALREADY_SETTLED: Final = "already-settled"
+
 
 @dataclass(frozen=True, slots=True)
 class DomainEvent:

@@ -17,6 +17,7 @@ Direction = Literal["CREDIT", "DEBIT"]
 TransferKind = Literal["TRANSFER", "PURCHASE_PAYMENT", "SETTLEMENT"]
 _KINDS: tuple[TransferKind, ...] = ("TRANSFER", "PURCHASE_PAYMENT", "SETTLEMENT")
 OPENING_DESCRIPTION = "Saldo inicial"
+_PAYMENT_PREFIX = "Compra "
 
 
 def last4(account_id: str) -> str:
@@ -170,3 +171,15 @@ def describe_entry(transfer: Transfer, direction: Direction) -> str:
     if transfer.kind == "PURCHASE_PAYMENT":
         return "Compra" if direction == "DEBIT" else "Venta"
     return "Transferencia enviada" if direction == "DEBIT" else "Transferencia recibida"
+
+
+def payment_concept(order_id: str) -> str:
+    """The concept of an order's payment transfer: how a payment names its order."""
+    return f"{_PAYMENT_PREFIX}{order_id}"
+
+
+def order_of_payment(transfer: Transfer) -> str | None:
+    """The order a purchase payment pays for (None for any other transfer)."""
+    if transfer.kind != "PURCHASE_PAYMENT" or not transfer.concept.startswith(_PAYMENT_PREFIX):
+        return None
+    return transfer.concept[len(_PAYMENT_PREFIX) :]

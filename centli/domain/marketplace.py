@@ -228,12 +228,13 @@ class MarketplaceService:
                 if order is None:
                     log.error("saga event for an unknown order", extra={"order_id": order_id})
                     return
-                uow.inbox.mark_processed(consumer, event.event_id)
                 if order.status != "PENDING":
+                    uow.inbox.mark_processed(consumer, event.event_id, ev.ALREADY_SETTLED, now)
                     # Already settled: the fence on the payment makes a contradiction impossible.
                     log.warning("order already settled", extra={"order_id": order_id, "status": order.status})
                 else:
                     facts = order_facts(order)
+                    uow.inbox.mark_processed(consumer, event.event_id, ev.CONFIRMED if confirm else ev.RELEASED, now)
                     if confirm:
                         settled = order.confirm(now, str(event.payload.get("transfer_id", "")))
                         uow.products.commit_reserved(order.product_id, order.quantity)

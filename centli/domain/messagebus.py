@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 from centli.domain.events import DomainEvent
+from centli.domain.planted import PLANTED
 from centli.domain.tracing import correlation
 from centli.ports.clock import Clock
 from centli.ports.faults import BEFORE_PUBLISH, FaultPoints, NoFaults
@@ -109,6 +110,8 @@ class OutboxRelay:
             return 0
         self._faults.check(BEFORE_PUBLISH)
         failed_ids = {event.event_id for event in self._publisher.publish(batch)}
+        if PLANTED.relay_drops_partial_failures and len(failed_ids) < len(batch):
+            failed_ids = set()  # planted bug 3 (centli.domain.planted): "mostly sent" counts as sent
         done: list[str] = []
         for event in batch:
             if event.event_id not in failed_ids:

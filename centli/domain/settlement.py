@@ -57,6 +57,17 @@ def is_clearing(account_id: str) -> bool:
     return CLEARING_MARK in account_id
 
 
+def seller_of(account: AccountRef) -> AccountRef | None:
+    """The seller account a clearing account settles into, or None for any other account."""
+    if CLEARING_MARK not in account.account_id:
+        return None
+    user, mark, user_index = account.user_id.rpartition(CLEARING_MARK)
+    seller_account, mark2, account_index = account.account_id.rpartition(CLEARING_MARK)
+    if not (mark and mark2 and user and seller_account and user_index == account_index and user_index.isdigit()):
+        return None
+    return AccountRef(user, seller_account)
+
+
 def clearing_openings(seller: AccountRef, currency: str, opened_at: datetime) -> list[NewAccount]:
     """The seller's clearing accounts to open at load, empty, in the seller account's currency."""
     return [

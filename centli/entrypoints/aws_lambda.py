@@ -10,9 +10,14 @@ finally dead-letter.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
+
+# We ship no pydantic plugins; looking for them scans every installed distribution's metadata on the
+# first model built, a sizeable part of a cold start. An explicit setting in the environment still wins.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from aws_lambda_powertools import Logger
 

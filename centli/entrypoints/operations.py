@@ -125,8 +125,9 @@ _REPLAYED_HELP = (
 )
 
 
+# defer_build: a model's validator is built on its first use, so a cold start builds only the one it needs.
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, defer_build=True)
 
 
 class NoParameters(Request):
@@ -201,7 +202,7 @@ class ListOrdersRequest(Request):
 
 # response models -----------------------------------------------------------------
 class Response(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class AccountOut(Response):

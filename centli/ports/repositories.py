@@ -155,8 +155,14 @@ class OrderRepository(Protocol):
 
 
 class Inbox(Protocol):
-    def mark_processed(self, consumer: str, event_id: str) -> None:
-        """Write intent; guard: not processed before by ``consumer`` (EventAlreadyProcessed)."""
+    def mark_processed(
+        self, consumer: str, event_id: str, outcome: str = "processed", at: datetime | None = None
+    ) -> None:
+        """Write intent; guard: not processed before by ``consumer`` (EventAlreadyProcessed).
+
+        ``outcome`` (what the consumer did: paid, declined, confirmed, ...) and
+        ``at`` (the application's clock) are stored with the mark, for ``centli trace``.
+        """
         ...
 
 

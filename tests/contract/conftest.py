@@ -7,8 +7,9 @@ the contract suite with ``pytest -m contract``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,9 @@ from centli.domain.ledger import AccountRef, Beneficiary, LedgerEntry, NewAccoun
 from centli.domain.money import Money
 from centli.domain.orders import Order
 from centli.ports.unit_of_work import UnitOfWork
-from tests.backends import Backend
+from tests.backends import Backend, backend_names, opener
+from tests.conftest import make_bank
+from tests.contract.scenario import Scenario
 
 T0 = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 ANA, LUIS, SHOP = "u-ana", "u-luis", "u-shop"
@@ -155,3 +158,9 @@ def snapshot(backend: Backend) -> dict[str, object]:
             "orders": uow.orders.list_for_user(ANA, 50, None).items,
             "outbox": pending_ids(backend),
         }
+
+
+@pytest.fixture(params=backend_names())
+def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scenario]:
+    with opener(request.param)(tmp_path) as backend:
+        yield Scenario(make_bank(backend))

@@ -67,11 +67,11 @@ def test_there_is_a_previous_version_to_migrate_from() -> None:
     assert SCHEMA_VERSION == len(MIGRATIONS) >= 2
 
 
-def test_a_file_at_the_previous_version_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+def test_a_file_at_the_first_version_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    build_version(path, SCHEMA_VERSION - 1)
-    assert user_version(path) == SCHEMA_VERSION - 1
-    assert "orders_sweep" not in index_names(path)
+    build_version(path, 1)  # the first released schema: every later migration runs
+    assert user_version(path) == 1
+    assert not {"orders_pending", "orders_sweep"} & index_names(path)
 
     store = SqliteStore(path)
     try:
@@ -87,7 +87,7 @@ def test_a_file_at_the_previous_version_is_migrated_and_keeps_its_data(tmp_path:
             uow.inbox.mark_processed("core-banking.payment", "evt-0")
             with pytest.raises(EventAlreadyProcessed):
                 uow.commit()
-            uow.inbox.mark_processed("core-banking.payment", "evt-2")  # uses the column version 2 added
+            uow.inbox.mark_processed("core-banking.payment", "evt-2", "paid")  # the columns of versions 2 and 3
             uow.commit()
             # A pending order from before version 3 is due by its creation time, as before.
             [stuck] = uow.orders.list_pending_before(datetime(2026, 11, 2, tzinfo=UTC), 10)
@@ -99,10 +99,11 @@ def test_a_file_at_the_previous_version_is_migrated_and_keeps_its_data(tmp_path:
         store.close()
     db = sqlite3.connect(path)
     try:
-        processed = dict(db.execute("SELECT event_id, processed_at FROM inbox").fetchall())
+        processed = {r[0]: r[1:] for r in db.execute("SELECT event_id, processed_at, outcome FROM inbox")}
     finally:
         db.close()
-    assert processed["evt-0"] is None and processed["evt-2"] is not None
+    assert processed["evt-0"] == (None, None)
+    assert processed["evt-2"][0] is not None and processed["evt-2"][1] == "paid"
 
 
 def test_reopening_a_current_file_changes_nothing(tmp_path: Path) -> None:
@@ -137,7 +138,12 @@ def test_a_failing_migration_leaves_the_file_at_its_old_version(
     with pytest.raises(sqlite3.OperationalError):
         SqliteStore(path)
     assert user_version(path) == SCHEMA_VERSION - 1
-    assert "orders_sweep" not in index_names(path)
+    db = sqlite3.connect(path)
+    try:
+        inbox_columns = {r[1] for r in db.execute("PRAGMA table_info(inbox)")}
+    finally:
+        db.close()
+    assert "outcome" not in inbox_columns  # what the last migration adds was rolled back with it
 
 
 def test_concurrent_openers_of_a_new_file_migrate_it_once(tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ from centli.domain.errors import (
     OutOfStock,
     ProductNotFound,
 )
-from centli.domain.events import DomainEvent, EventAlreadyProcessed
+from centli.domain.events import PROCESSED, DomainEvent, EventAlreadyProcessed
 from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord
 from centli.domain.ledger import (
     OPENING_DESCRIPTION,
@@ -108,7 +108,6 @@ from centli.domain.ledger import (
     Transfer,
     describe_entry,
 )
-from centli.domain.loading import BankData, LoadReport, Progress, refuse_destination_clashes
 from centli.domain.money import Money
 from centli.domain.orders import Order
 from centli.domain.settlement import bucket, is_clearing
@@ -117,6 +116,11 @@ from centli.ports.repositories import Page
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
+
+    # Loading, audit and trace are operator paths: a Lambda's cold start does not import them.
+    from centli.domain.audit import AuditSnapshot, InboxRecord, OutboxRecord
+    from centli.domain.loading import BankData, LoadReport, Progress
+    from centli.ports.audit import ReadProgress
 
 Item = dict[str, Any]
 Reason = dict[str, Any]
@@ -339,6 +343,75 @@ class DynamoStore:
             raise DependencyUnavailable() from error
         raise error  # a validation error inside the transaction: a bug, not a customer's problem
 
+    # AuditReader: paginated, strongly consistent Scans of the base tables (never an index) ----
+    def scan_all(self, table: str, progress: ReadProgress | None = None, **filters: Any) -> list[Item]:
+        """Every item of a base table (that passes ``filters``); each page is a consistent Scan, which
+        costs 1 read unit per 4 KB read, filtered out or not."""
+        items: list[Item] = []
+        params: dict[str, Any] = {"TableName": table, "ConsistentRead": True, **filters}
+        while True:
+            response = self.call("scan", **params)
+            items.extend(response.get("Items", []))
+            if progress is not None:
+                progress(table, len(items))
+            if "LastEvaluatedKey" not in response:
+                return items
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # TraceReader: an operator's lookup; it scans the outbox (7 days of events, TTL) -------
+    def events_naming(self, text: str) -> list[OutboxRecord]:
+        from centli.domain.audit import OutboxRecord
+
+        items = self.scan_all(
+            self.tables.outbox,
+            FilterExpression="contains(detail, :t)",
+            ExpressionAttributeValues={":t": _s(text)},
+        )
+        return [OutboxRecord(_event_from_item(i), "pending" not in i) for i in items]
+
+    def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
+        item = self.get_item(self.tables.processed, {"consumer": _s(consumer), "event_id": _s(event_id)})
+        return None if item is None else _inbox_record(item)
+
+    def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
+        """Not one snapshot: tables are read one after another, so run it on a quiet store
+        (a write landing between two tables' reads can show as a finding; a re-run tells)."""
+        from centli.domain.audit import AccountLedger, AuditSnapshot, OutboxRecord
+
+        t = self.tables
+        partitions: dict[str, list[Item]] = {}
+        heads: dict[str, int] = {}
+        for item in self.scan_all(t.transactions, progress):
+            key = _str(item, "account_key")
+            if _str(item, "entry_key") == HEAD_KEY:
+                heads[key] = _int(item, "balance")
+            else:
+                partitions.setdefault(key, []).append(item)
+        ledgers: list[AccountLedger] = []
+        for item in self.scan_all(t.accounts, progress):
+            account = _account_from_item(item)
+            key = account_key(account.user_id, account.account_id)
+            own = sorted(partitions.get(key, []), key=lambda i: _str(i, "entry_key"))
+            # balance_after as history computes it: walking back from the head (forward from 0 without one).
+            balance = heads.get(key)
+            if balance is None:
+                balance = sum(_int(i, "amount") * (1 if _str(i, "direction") == "CREDIT" else -1) for i in own)
+            entries: list[LedgerEntry] = []
+            for entry_item in reversed(own):
+                entry = _entry_from_item(entry_item, balance)
+                entries.append(entry)
+                balance -= entry.signed_minor
+            ledgers.append(AccountLedger(account, entries[::-1]))
+        return AuditSnapshot(
+            ledgers=ledgers,
+            transfers=[Transfer.from_dict(json.loads(_str(i, "data"))) for i in self.scan_all(t.transfers, progress)],
+            idempotency=[_record_from_item(i) for i in self.scan_all(t.idempotency, progress)],
+            products=[_product_from_item(i) for i in self.scan_all(t.products, progress)],
+            orders=[_order_from_item(i) for i in self.scan_all(t.orders, progress)],
+            outbox=[OutboxRecord(_event_from_item(i), "pending" not in i) for i in self.scan_all(t.outbox, progress)],
+            inbox=[_inbox_record(i) for i in self.scan_all(t.processed, progress)],
+        )
+
     # OutboxReader (local relays and tests; on AWS the outbox stream is relayed) -----
     def pending(self, limit: int) -> list[DomainEvent]:
         """The oldest ``limit`` unpublished events: a Scan of the sparse, write-sharded pending index.
@@ -402,6 +475,8 @@ class DynamoStore:
             *((t.beneficiaries, {"user_id": _s(a.user_id), "beneficiary_id": _s(a.account_id)}) for a in data.accounts),
         ]
         stored = self.batch_get([*((table, key) for table, key, _, _ in records), *clashes])
+        from centli.domain.loading import refuse_destination_clashes  # loading is an operator path
+
         refuse_destination_clashes(
             data,
             lambda user, account: (t.accounts, _key_text(_account_key_attrs(user, account))) in stored,
@@ -637,6 +712,17 @@ def _record_from_item(item: Item) -> IdempotencyRecord:
         result=json.loads(_str(item, "result")),
         created_at=datetime.fromisoformat(_str(item, "created_at")),
         expires_at=datetime.fromisoformat(_str(item, "expires_at")),
+    )
+
+
+def _inbox_record(item: Item) -> InboxRecord:
+    from centli.domain.audit import InboxRecord
+
+    return InboxRecord(
+        _str(item, "consumer"),
+        _str(item, "event_id"),
+        _str(item, "outcome") if "outcome" in item else None,
+        datetime.fromisoformat(_str(item, "processed_at")) if "processed_at" in item else None,
     )
 
 
@@ -1209,11 +1295,18 @@ class _Orders(_Repo):
 
 
 class _Inbox(_Repo):
-    def mark_processed(self, consumer: str, event_id: str) -> None:
+    def mark_processed(
+        self, consumer: str, event_id: str, outcome: str = PROCESSED, at: datetime | None = None
+    ) -> None:
         put = {
             "Put": {
                 "TableName": self._t.processed,
-                "Item": {"consumer": _s(consumer), "event_id": _s(event_id)},
+                "Item": {
+                    "consumer": _s(consumer),
+                    "event_id": _s(event_id),
+                    "outcome": _s(outcome),
+                    "processed_at": _s(_ts(at or datetime.now(UTC))),
+                },
                 "ConditionExpression": "attribute_not_exists(consumer)",
             }
         }

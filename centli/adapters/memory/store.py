@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from centli.adapters.buffered import BufferedUnitOfWork
+from centli.domain.audit import AccountLedger, AuditSnapshot, InboxRecord, OutboxRecord
 from centli.domain.catalog import Product
 from centli.domain.errors import (
     AccountNotFound,
@@ -25,7 +26,7 @@ from centli.domain.errors import (
     OutOfStock,
     ProductNotFound,
 )
-from centli.domain.events import DomainEvent, EventAlreadyProcessed
+from centli.domain.events import PROCESSED, DomainEvent, EventAlreadyProcessed
 from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord
 from centli.domain.ledger import (
     OPENING_DESCRIPTION,
@@ -41,6 +42,7 @@ from centli.domain.ledger import (
 from centli.domain.loading import BankData, LoadReport, Progress, load_through_unit_of_work
 from centli.domain.money import Money
 from centli.domain.orders import Order
+from centli.ports.audit import ReadProgress
 from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
@@ -100,6 +102,36 @@ class InMemoryStore:
     def select(self, table: str, predicate: Callable[[Key, Any], bool]) -> list[tuple[Key, Any]]:
         with self.lock:
             return sorted(((k, v) for k, v in self.tables[table].items() if predicate(k, v)), key=lambda kv: kv[0])
+
+    # TraceReader ------------------------------------------------------------------------
+    def events_naming(self, text: str) -> list[OutboxRecord]:
+        with self.lock:
+            return [OutboxRecord(e, e.event_id in self.published) for e in self.outbox if _names(e, text)]
+
+    def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
+        with self.lock:
+            found: _Handled | None = self.tables["inbox"].get((consumer, event_id))
+        return None if found is None else InboxRecord(consumer, event_id, found.outcome, found.at)
+
+    # AuditReader: one consistent snapshot, taken under the lock -----------------------
+    def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
+        with self.lock:
+            t = self.tables
+            snapshot = AuditSnapshot(
+                ledgers=[
+                    AccountLedger(account, list(self.entries.get(key, [])))
+                    for key, account in sorted(t["accounts"].items())
+                ],
+                transfers=list(t["transfers"].values()),
+                idempotency=list(t["idempotency"].values()),
+                products=list(t["products"].values()),
+                orders=list(t["orders"].values()),
+                outbox=[OutboxRecord(e, e.event_id in self.published) for e in self.outbox],
+                inbox=[InboxRecord(c, e, v.outcome, v.at) for (c, e), v in t["inbox"].items()],
+            )
+        if progress is not None:
+            progress("store", sum(len(v) for v in t.values()))
+        return snapshot
 
 
 class _Stage:
@@ -412,12 +444,20 @@ class _Orders(_Repo):
         self._uow.buffer(op)
 
 
+@dataclass(frozen=True, slots=True)
+class _Handled:
+    outcome: str
+    at: datetime | None
+
+
 class _Inbox(_Repo):
-    def mark_processed(self, consumer: str, event_id: str) -> None:
+    def mark_processed(
+        self, consumer: str, event_id: str, outcome: str = PROCESSED, at: datetime | None = None
+    ) -> None:
         def op(stage: _Stage) -> None:
             if stage.get("inbox", (consumer, event_id)) is not None:
                 raise EventAlreadyProcessed(consumer, event_id)
-            stage.put("inbox", (consumer, event_id), True)
+            stage.put("inbox", (consumer, event_id), _Handled(outcome, at))
 
         self._uow.buffer(op, first=True)
 
@@ -431,6 +471,10 @@ class _Outbox(_Repo):
             stage.new_events.append(event)
 
         self._uow.buffer(op)
+
+
+def _names(event: DomainEvent, text: str) -> bool:
+    return text in (event.event_id, event.correlation_id) or text in event.payload.values()
 
 
 def _int_position(position: str, size: int) -> int:

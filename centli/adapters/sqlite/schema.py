@@ -142,6 +142,8 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         "DROP INDEX orders_pending",
         "CREATE INDEX orders_sweep ON orders (sweep_from, order_id) WHERE status = 'PENDING'",
     ),
+    # 4: what each consumer did with an event (centli trace).
+    ("ALTER TABLE inbox ADD COLUMN outcome TEXT",),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from centli.adapters.buffered import BufferedUnitOfWork
 from centli.adapters.sqlite.schema import migrate
+from centli.domain.audit import AccountLedger, AuditSnapshot, InboxRecord, OutboxRecord
 from centli.domain.catalog import Product
 from centli.domain.errors import (
     AccountNotFound,
@@ -38,7 +39,7 @@ from centli.domain.errors import (
     OutOfStock,
     ProductNotFound,
 )
-from centli.domain.events import DomainEvent, EventAlreadyProcessed
+from centli.domain.events import PROCESSED, DomainEvent, EventAlreadyProcessed
 from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord
 from centli.domain.ledger import (
     OPENING_DESCRIPTION,
@@ -55,6 +56,7 @@ from centli.domain.ledger import (
 from centli.domain.loading import BankData, LoadReport, Progress, load_through_unit_of_work
 from centli.domain.money import Money
 from centli.domain.orders import Order
+from centli.ports.audit import ReadProgress
 from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
@@ -222,6 +224,61 @@ class SqliteStore:
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
+
+    def events_naming(self, text: str) -> list[OutboxRecord]:
+        """A scan of the outbox (an operator's lookup, not a hot path); the payload match is textual."""
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self.connection() as connection:
+            rows = connection.execute(
+                "SELECT * FROM outbox WHERE event_id = ? OR correlation_id = ? OR payload LIKE ? ESCAPE '\\'"
+                " ORDER BY seq",
+                (text, text, like),
+            ).fetchall()
+        return [OutboxRecord(_event(r), r["published_at"] is not None) for r in rows]
+
+    def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
+        with self.connection() as connection:
+            row = connection.execute(
+                "SELECT * FROM inbox WHERE consumer = ? AND event_id = ?", (consumer, event_id)
+            ).fetchone()
+        return None if row is None else _inbox_record(row)
+
+    def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
+        """Every table in one read transaction: a consistent snapshot, while writers go on (WAL)."""
+        snapshot = AuditSnapshot()
+
+        def rows(name: str, sql: str) -> Iterator[sqlite3.Row]:
+            for count, row in enumerate(connection.execute(sql), start=1):
+                if progress is not None and count % 1000 == 0:
+                    progress(name, count)
+                yield row
+
+        with self.connection() as connection:
+            connection.execute("BEGIN")
+            try:
+                entries: dict[tuple[str, str], list[LedgerEntry]] = {}
+                for row in rows("entries", ALL_ENTRIES):
+                    entry = _entry(row)
+                    entries.setdefault((entry.user_id, entry.account_id), []).append(entry)
+                for row in rows("accounts", "SELECT * FROM accounts ORDER BY user_id, account_id"):
+                    account = _account(row)
+                    snapshot.ledgers.append(
+                        AccountLedger(account, entries.get((account.user_id, account.account_id), []))
+                    )
+                snapshot.transfers = [Transfer.from_dict(dict(r)) for r in rows("transfers", "SELECT * FROM transfers")]
+                snapshot.idempotency = [
+                    _idempotency_record(r) for r in rows("idempotency", "SELECT * FROM idempotency")
+                ]
+                snapshot.products = [_product(r) for r in rows("products", "SELECT * FROM products")]
+                snapshot.orders = [Order.from_dict(dict(r)) for r in rows("orders", "SELECT * FROM orders")]
+                snapshot.outbox = [
+                    OutboxRecord(_event(r), r["published_at"] is not None)
+                    for r in rows("outbox", "SELECT * FROM outbox ORDER BY seq")
+                ]
+                snapshot.inbox = [_inbox_record(r) for r in rows("inbox", "SELECT * FROM inbox")]
+            finally:
+                connection.execute("COMMIT")
+        return snapshot
 
     def all_entries(self) -> list[LedgerEntry]:
         """Every ledger entry, oldest first (for invariant checks)."""
@@ -656,11 +713,14 @@ class _Orders(_Repo):
 
 
 class _Inbox(_Repo):
-    def mark_processed(self, consumer: str, event_id: str) -> None:
+    def mark_processed(
+        self, consumer: str, event_id: str, outcome: str = PROCESSED, at: datetime | None = None
+    ) -> None:
         def op(db: sqlite3.Connection) -> None:
             marked = db.execute(
-                "INSERT INTO inbox (consumer, event_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (consumer, event_id, utc_text(datetime.now(UTC))),
+                "INSERT INTO inbox (consumer, event_id, processed_at, outcome) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (consumer, event_id, utc_text(at or datetime.now(UTC)), outcome),
             )
             if marked.rowcount != 1:
                 raise EventAlreadyProcessed(consumer, event_id)
@@ -791,6 +851,13 @@ def _order_row(order: Order) -> dict[str, Any]:
     data["updated_at"] = utc_text(order.updated_at)
     data["sweep_from"] = utc_text(order.sweep_time)  # always set: the sweeper's index orders by it
     return data
+
+
+def _inbox_record(row: sqlite3.Row) -> InboxRecord:
+    at = row["processed_at"]
+    return InboxRecord(
+        row["consumer"], row["event_id"], row["outcome"], None if at is None else datetime.fromisoformat(at)
+    )
 
 
 def _event(row: sqlite3.Row) -> DomainEvent:
