@@ -44,7 +44,7 @@ MAX_QUOTES: Final = 1000
 
 class TooManyQuotes(DomainError):
     code = "TOO_MANY_CONFIRMATIONS"
-    status = 429
+    status = 409  # the contract's status for a conflict with work in progress
     default_message = (
         "Too many confirmations are waiting for the customer. Nothing was done. "
         "Wait for the open ones to be answered or to expire, then ask again."
