@@ -91,7 +91,8 @@ def runtime_closure(names: list[str]) -> list[metadata.Distribution]:
     return sorted(seen.values(), key=lambda d: d.metadata["Name"].lower())
 
 
-def build_virtualenv(where: Path) -> tuple[Path, list[str]]:
+def build_virtualenv(where: Path, runtime: list[str] = RUNTIME) -> tuple[Path, list[str]]:
+    """A virtualenv holding only ``runtime``'s closure and the package, as the Lambda bundle does."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
     python = where / "bin" / "python"
     site = Path(
@@ -102,7 +103,7 @@ def build_virtualenv(where: Path) -> tuple[Path, list[str]]:
             text=True,
         ).stdout.strip()
     )
-    dists = runtime_closure(RUNTIME)
+    dists = runtime_closure(runtime)
     for dist in dists:
         for file in dist.files or []:
             if file.parts[0] == ".." or "__pycache__" in file.parts:

@@ -38,10 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
-from packaging.requirements import Requirement
+from cold_start import build_virtualenv as build_runtime_virtualenv  # bench/ is on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = ["boto3", "pydantic", "dependency-injector", "aws-lambda-powertools", "tzdata", "snapshot-restore-py"]
@@ -87,27 +86,9 @@ VARIANTS = {  # name: (module, priming code, after code)
 }
 
 
-def runtime_closure(names: list[str]) -> list[metadata.Distribution]:
-    """The installed distributions ``names`` need at run time (no extras), each once."""
-    seen: dict[str, metadata.Distribution] = {}
-    queue = list(names)
-    while queue:
-        name = queue.pop()
-        dist = metadata.distribution(name)
-        key = dist.metadata["Name"].lower().replace("_", "-")
-        if key in seen:
-            continue
-        seen[key] = dist
-        for text in dist.requires or []:
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                queue.append(requirement.name)
-    return sorted(seen.values(), key=lambda d: d.metadata["Name"].lower())
-
-
 def build_virtualenv(where: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
-    python = where / "bin" / "python"
+    """The runtime-only virtualenv of bench/cold_start.py, plus the snapshot-restore module and a bare handler."""
+    python, names = build_runtime_virtualenv(where, RUNTIME)
     site = Path(
         subprocess.run(
             [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -116,19 +97,8 @@ def build_virtualenv(where: Path) -> Path:
             text=True,
         ).stdout.strip()
     )
-    dists = runtime_closure(RUNTIME)
-    for dist in dists:
-        for file in dist.files or []:
-            if file.parts[0] == ".." or "__pycache__" in file.parts:
-                continue
-            source = Path(str(dist.locate_file(file)))
-            if source.is_file():
-                target = site / file
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
-    shutil.copytree(ROOT / "centli", site / "centli", ignore=shutil.ignore_patterns("__pycache__"))
     (site / "bare_handler.py").write_text(BARE_HANDLER, "utf-8")
-    print(f"virtualenv {where}: {len(dists)} runtime distributions: " + ", ".join(d.metadata["Name"] for d in dists))
+    print(f"virtualenv {where}: {len(names)} runtime distributions: " + ", ".join(names))
     return python
 
 
