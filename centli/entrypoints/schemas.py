@@ -205,23 +205,46 @@ def generate() -> dict[str, str]:
 
 def write(directory: Path) -> list[str]:
     """Write every schema; returns the names that changed."""
-    directory.mkdir(parents=True, exist_ok=True)
-    changed = []
-    for name, content in generate().items():
-        path = directory / name
-        if not path.exists() or path.read_text("utf-8") != content:
-            path.write_text(content, "utf-8")
-            changed.append(name)
-    return changed
+    return write_files(directory, generate())
 
 
 def stale(directory: Path) -> list[str]:
     """Names whose committed content differs from a fresh generation (or is missing)."""
-    return [
+    return stale_files(directory, generate())
+
+
+# generated files (schemas here, example events in examples.py) --------------------------
+def write_files(directory: Path, files: dict[str, str], *, prune: bool = False) -> list[str]:
+    """Write ``files`` (relative name -> content) where they differ; with ``prune``, delete the JSON files
+    nothing generates any more. Returns what changed."""
+    changed = []
+    for name, content in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text("utf-8") != content:
+            path.write_text(content, "utf-8")
+            changed.append(name)
+    for extra in _extra_files(directory, files) if prune else []:
+        (directory / extra).unlink()
+        changed.append(extra)
+    return changed
+
+
+def stale_files(directory: Path, files: dict[str, str], *, prune: bool = False) -> list[str]:
+    """Files missing or different from ``files``; with ``prune``, also JSON files nothing generates."""
+    different = [
         name
-        for name, content in generate().items()
+        for name, content in files.items()
         if not (directory / name).exists() or (directory / name).read_text("utf-8") != content
     ]
+    return different + (_extra_files(directory, files) if prune else [])
+
+
+def _extra_files(directory: Path, files: dict[str, str]) -> list[str]:
+    if not directory.exists():
+        return []
+    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*.json")}
+    return sorted(present - set(files))
 
 
 # template.yaml ------------------------------------------------------------------------
