@@ -26,6 +26,7 @@ from centli.adapters.bedrock.events import (
     OPENAPI,
     AgentCall,
     AgentResult,
+    compact_json,
     error_body,
     render,
     safe_name,
@@ -682,7 +683,7 @@ def execute(app: Application, call: AgentCall, action_group: str | None = None) 
             op,
             request,
             lambda r: op.handler(app, who, r).model_dump(mode="json"),
-            lambda b: response_size(call, b),
+            lambda b: response_fits(call, b),
         )
         return Outcome(AgentResult(200, body), op, "OK")
     except DomainError as error:
@@ -770,32 +771,54 @@ def response_size(call: AgentCall, body: dict[str, Any]) -> int:
     return len(json.dumps(render(call, AgentResult(200, body))))
 
 
+#: More than the fixed part of any format's Lambda response (keys, punctuation, message version, status).
+_ENVELOPE_BYTES: Final = 512
+
+
+def response_fits(call: AgentCall, body: dict[str, Any]) -> bool:
+    """Whether the whole Lambda response for ``body`` is within :data:`MAX_RESPONSE_BYTES`.
+
+    Most answers are far below the cap, and an upper bound says so without
+    rendering the response: ``json.dumps`` writes at most 3 bytes for each UTF-8
+    byte of the body's compact JSON (an ASCII byte becomes 1 or 2, any other
+    character ``\\uXXXX`` or a surrogate pair of them), and of the call's own
+    text (session attributes, path). Only a body near the cap is rendered and
+    measured (:func:`response_size`), so the answer is always the exact one.
+    """
+    texts = [compact_json(body), call.action_group, call.api_path, call.http_method, call.operation or ""]
+    for attributes in (call.session_attributes, call.prompt_session_attributes):
+        texts.extend(attributes)
+        texts.extend(attributes.values())
+    bound = _ENVELOPE_BYTES + sum(8 + 3 * len(text.encode("utf-8", "surrogatepass")) for text in texts)
+    return bound <= MAX_RESPONSE_BYTES or response_size(call, body) <= MAX_RESPONSE_BYTES
+
+
 def fit(
     op: Operation,
     request: Request,
     run: Callable[[Request], dict[str, Any]],
-    measure: Callable[[dict[str, Any]], int],
+    fits: Callable[[dict[str, Any]], bool],
 ) -> dict[str, Any]:
     """Run ``op``; when the response passes the cap, ask for smaller pages or drop items (never cut JSON)."""
     body = run(request)
-    if measure(body) <= MAX_RESPONSE_BYTES:
-        return body  # the common case: measured once
+    if fits(body):
+        return body  # the common case: checked once
     if op.write or op.list_field is None:
         raise ResponseTooLarge()
     items: list[Any] = body[op.list_field]
     if op.paged:
         size = len(items)
-        while measure(body) > MAX_RESPONSE_BYTES and size > 1:
+        while not fits(body) and size > 1:
             size = max(1, size // 2)
             body = run(request.model_copy(update={"limit": size}))
-        return _checked(body, measure)
-    while measure(body) > MAX_RESPONSE_BYTES and items:
+        return _checked(body, fits)
+    while not fits(body) and items:
         items = items[: len(items) // 2]
         body = {**body, op.list_field: items, "truncated": True}
-    return _checked(body, measure)
+    return _checked(body, fits)
 
 
-def _checked(body: dict[str, Any], measure: Callable[[dict[str, Any]], int]) -> dict[str, Any]:
-    if measure(body) > MAX_RESPONSE_BYTES:
+def _checked(body: dict[str, Any], fits: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    if not fits(body):
         raise ResponseTooLarge()
     return body

@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from centli.entrypoints.operations import MAX_RESPONSE_BYTES
+from centli.adapters.bedrock.events import AGENTCORE, FUNCTION, LOCAL, OPENAPI, AgentCall, compact_json
+from centli.entrypoints.operations import MAX_RESPONSE_BYTES, response_fits, response_size
 from tests.unit.entrypoints.conftest import FORMATS, Reply, bank_document, open_harness
 
 
@@ -94,3 +97,43 @@ def test_a_50_entry_history_with_multibyte_concepts_fits_in_every_format(fmt: st
         # Nothing lost to the cap: every movement is reachable by paging, newest first.
         assert seen[:50] == [f"{n:02d} {concept}" for n in reversed(range(50))]
         assert seen[50:] == ["Saldo inicial"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.dictionaries(
+        st.text(max_size=8),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+            lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=6), kids, max_size=4),
+            max_leaves=60,
+        ),
+        max_size=8,
+    ),
+    fmt=st.sampled_from([LOCAL, OPENAPI, FUNCTION, AGENTCORE]),
+    attributes=st.dictionaries(st.text(max_size=10), st.text(max_size=30), max_size=3),
+    path=st.text(max_size=30),
+)
+def test_the_quick_fit_check_never_says_fits_when_the_response_does_not(
+    body: dict[str, Any], fmt: str, attributes: dict[str, str], path: str
+) -> None:
+    """The bound only ever stands in for the exact size when both are within the cap (near it, it measures)."""
+    call = AgentCall(fmt, "getBalance", path, "GET", "core-banking", {}, "u-ana", "", "", "c", attributes, attributes)
+    for scale in (1, 40, 400):  # far below, near and over the 20 KB cap
+        scaled = {f"{key}{n}": value for n in range(scale) for key, value in body.items()}
+        exact = response_size(call, scaled) <= MAX_RESPONSE_BYTES
+        assert response_fits(call, scaled) == exact
+
+
+def test_the_quick_fit_check_is_an_upper_bound_of_the_escaped_size() -> None:
+    """Characters that escape the longest (astral: a surrogate pair; quotes; controls) stay within the bound."""
+    from centli.entrypoints import operations
+
+    for text in ("😀" * 200, '"\\' * 300, "\x01\x1f" * 200, "ñ" * 300, "\ud800" * 100, "plain " * 100):
+        call = AgentCall(OPENAPI, None, "/p", "GET", "g", {}, "u", "", "", "c", {"k": text}, {})
+        body = {"text": text, text[:10]: [text]}
+        bound = operations._ENVELOPE_BYTES + sum(
+            8 + 3 * len(t.encode("utf-8", "surrogatepass"))
+            for t in (compact_json(body), "g", "/p", "GET", "", "k", text)
+        )
+        assert response_size(call, body) <= bound
