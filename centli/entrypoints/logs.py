@@ -193,8 +193,9 @@ def service_logger(service: str) -> Logger:
 
 def bind(logger: Logger, **keys: object) -> None:
     """Keys for every line of this invocation, whichever logger writes it."""
-    logger.thread_safe_clear_keys()
-    logger.thread_safe_append_keys(**keys)
+    formatter = logger.registered_formatter  # found once (each Logger method looks it up again)
+    formatter.thread_safe_clear_keys()
+    formatter.thread_safe_append_keys(**keys)
 
 
 def unbind(logger: Logger) -> None:
