@@ -260,7 +260,7 @@ class Guard:
         self.router = router
         self.exempt = tuple(content_type_exempt)
         #: Routes this guard runs itself once its checks pass (the hot REST paths: no router, no
-        #: exception middleware in between; an exception still reaches Starlette's 500 handler).
+        #: exception middleware in between; they answer an unexpected exception with the same JSON 500).
         self.direct: dict[str, list[Route]] = {}
         for route in direct_routes:
             for method in route.methods or ():
@@ -286,11 +286,19 @@ class Guard:
                 status = message["status"]
             await send(message)
 
-        refusal, body = await self._check(scope, receive)
-        if refusal is not None:
+        try:
+            refusal, body = await self._check(scope, receive)
+        except Exception:  # outside Starlette's error middleware: answer its JSON 500 ourselves
+            await server_error_answer(scope, send)
+            raise
+        direct = self._direct(scope) if refusal is None else None
+        if direct is not None:  # answers (and logs) itself, unexpected failures included
+            await direct(scope, _replay(body, receive), send)
+            status = scope.get("centli.status", status)
+        elif refusal is not None:
             await refusal(scope, receive, observe)
         else:
-            await self._route(scope)(scope, _replay(body, receive), observe)
+            await self.app(scope, _replay(body, receive), observe)
         if not scope.get("centli.logged"):
             bind(log, correlation_id=scope.get("centli.correlation_id") or new_correlation_id())
             route = scope.get("centli.route") or ("refused" if refusal is not None else "unmatched")
@@ -305,14 +313,14 @@ class Guard:
             )
             unbind(log)
 
-    def _route(self, scope: Scope) -> ASGIApp:
-        """A direct route that takes this method on this path (its path parameters set), else the app."""
+    def _direct(self, scope: Scope) -> ASGIApp | None:
+        """A direct route that takes this method on this path (its path parameters set into the scope)."""
         for route in self.direct.get(scope["method"], ()):
             match, child = route.matches(scope)
             if match == Match.FULL:
                 scope.update(child)
                 return route.app
-        return self.app
+        return None
 
     async def _check(self, scope: Scope, receive: Receive) -> tuple[Response | None, bytes]:
         headers = _headers(scope)
@@ -447,6 +455,7 @@ class OperationEndpoint:
                 if not isinstance(payload, dict):
                     raise BadRequest("The request body must be a JSON object.")
             except BadRequest as problem:
+                scope["centli.status"] = 400
                 await send_json(
                     send, 400, {"error": {"code": "INVALID_INPUT", "message": problem.message}}, answer_headers
                 )
@@ -456,14 +465,19 @@ class OperationEndpoint:
         key = headers.get(_IDEMPOTENCY)
         if op.write and key and "idempotency_key" not in parameters:
             parameters["idempotency_key"] = key
-        call = neutral_call(op.operation_id, parameters, headers.get(_USER), correlation_id=correlation_id)
-        if self.inline:
-            outcome = runtime.run(call, op.action_group, service=self.service, agent_format="local-http")
-        else:
-            outcome = await run_in_threadpool(
-                runtime.run, call, op.action_group, service=self.service, agent_format="local-http"
-            )
+        try:
+            call = neutral_call(op.operation_id, parameters, headers.get(_USER), correlation_id=correlation_id)
+            if self.inline:
+                outcome = runtime.run(call, op.action_group, service=self.service, agent_format="local-http")
+            else:
+                outcome = await run_in_threadpool(
+                    runtime.run, call, op.action_group, service=self.service, agent_format="local-http"
+                )
+        except Exception:  # runtime.run answers every failure it knows; this is a bug, answered as Starlette would
+            await server_error_answer(scope, send, answer_headers)
+            raise
         scope["centli.logged"] = True  # runtime.run wrote the request's line
+        scope["centli.status"] = outcome.result.status
         await send_json(send, outcome.result.status, outcome.result.body, answer_headers)
 
 
@@ -657,9 +671,24 @@ async def http_error(request: Request, error: Exception) -> Response:
     return error_response(error.status_code, code, message, dict(error.headers or {}))
 
 
+_INTERNAL_ERROR: Final = {
+    "error": {"code": "INTERNAL_ERROR", "message": "Something went wrong on our side. Please try again later."}
+}
+
+
 async def server_error(request: Request, error: Exception) -> Response:
     log.exception("request failed")
-    return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side. Please try again later.")
+    return json_response(500, _INTERNAL_ERROR)
+
+
+async def server_error_answer(scope: Scope, send: Send, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """What :func:`server_error` answers, from a layer outside Starlette's error middleware (the exception is logged
+    with the request's correlation id, then re-raised by the caller as Starlette does)."""
+    bind(log, correlation_id=scope.get("centli.correlation_id") or new_correlation_id())
+    log.exception("request failed")
+    unbind(log)
+    scope["centli.logged"] = True
+    await send_json(send, 500, _INTERNAL_ERROR, headers)
 
 
 def create_app(
@@ -700,7 +729,7 @@ def create_app(
         finally:
             await asyncio.to_thread(workers.stop)
 
-    app = Starlette(
+    app = GuardedStarlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
@@ -708,11 +737,23 @@ def create_app(
     app.state.site = site
     app.state.openapi = openapi_document()
     app.state.home = home_page(site)
-    app.add_middleware(
-        Guard,
-        site=site,
-        router=app.router,
-        content_type_exempt=content_type_exempt,
-        direct_routes=operation_routes,
-    )
+    app.guard_options = {
+        "site": site,
+        "content_type_exempt": content_type_exempt,
+        "direct_routes": operation_routes,
+    }
     return app
+
+
+class GuardedStarlette(Starlette):
+    """Starlette with :class:`Guard` outside everything, its error middleware included.
+
+    Every request meets the Guard first; the hot REST paths it runs itself then
+    skip two layers (Starlette's error middleware and the status observer),
+    answering their own failures as that middleware would.
+    """
+
+    guard_options: dict[str, Any]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return Guard(super().build_middleware_stack(), router=self.router, **self.guard_options)

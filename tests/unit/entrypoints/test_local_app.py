@@ -210,3 +210,47 @@ def test_operation_routes_are_answered_by_the_guards_direct_dispatch_with_the_co
         assert (status, json.loads(body)["error"]["code"]) == (401, "UNAUTHENTICATED")
 
     asyncio.run(scenario())
+
+
+def test_an_unexpected_failure_is_the_contracts_json_500_on_the_hot_paths_and_the_others(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A REST operation (run by the guard itself) and a routed path both answer a bug with the JSON 500, logged."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    async def failing(request: Request) -> Response:
+        raise RuntimeError("disk on fire")
+
+    app = create_app(extra_routes=[Route("/broken", failing, methods=["GET"])])
+    monkeypatch.setattr(runtime, "run", broken)
+    capsys.readouterr()
+
+    async def call(path: str) -> list[dict[str, Any]]:
+        headers = [(b"host", b"127.0.0.1:8080"), (b"x-centli-user", b"u-ana"), (b"x-correlation-id", b"corr-500")]
+        scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "root_path": "",
+                 "query_string": b"", "headers": headers, "scheme": "http", "http_version": "1.1",
+                 "asgi": {"version": "3.0"}, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8080),
+                 "state": {}}  # fmt: skip
+        messages: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            messages.append(message)
+
+        with pytest.raises(RuntimeError):  # re-raised after the answer, as Starlette does, so the server logs it
+            await app(scope, receive, send)
+        return messages
+
+    for path in ("/accounts/acc-0001/balance", "/broken"):
+        start, body = asyncio.run(call(path))
+        assert start["status"] == 500
+        assert json.loads(body["body"])["error"]["code"] == "INTERNAL_ERROR"
+        assert b"disk on fire" not in body["body"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    failures = [line for line in lines if line["message"] == "request failed"]
+    assert len(failures) == 2 and all("disk on fire" in line["exception"] for line in failures)
+    assert failures[0]["correlation_id"] == "corr-500"
