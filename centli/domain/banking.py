@@ -16,7 +16,6 @@ from centli.domain.errors import (
     CurrencyMismatch,
     DependencyUnavailable,
     DomainError,
-    IdempotencyConflict,
     InsufficientFunds,
     InvalidInput,
     LimitExceeded,
@@ -30,6 +29,8 @@ from centli.domain.idempotency import (
     Written,
     fingerprint,
     new_record,
+    recorded_or_raise,
+    replay,
     validate_key,
 )
 from centli.domain.ledger import (
@@ -42,9 +43,9 @@ from centli.domain.ledger import (
     last4,
     payment_concept,
 )
-from centli.domain.money import Money, parse_amount, parse_currency
+from centli.domain.money import Money, parse_currency, parse_minor
 from centli.domain.planted import PLANTED
-from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, customer_text, page_size, require_id
+from centli.domain.policy import DEFAULT_PAGE_SIZE, BankPolicy, concept_text, require_id
 from centli.domain.settlement import (
     SETTLEMENT_CONCEPT,
     SETTLEMENT_OPERATION,
@@ -53,7 +54,7 @@ from centli.domain.settlement import (
     settlement_key,
 )
 from centli.ports.clock import Clock, IdGenerator
-from centli.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from centli.ports.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger("centli.banking")
 
@@ -66,20 +67,43 @@ ORDER_PAYMENT = "orderPayment"
 
 @dataclass(frozen=True, slots=True)
 class CreateTransfer:
-    """A transfer as the agent asked for it: raw values, validated by the service.
+    """A transfer as the agent asked for it, every value parsed (the edge's models parse it; :meth:`parse`
+    for other callers).
 
     ``destination_id`` is one of the customer's own account ids or a saved
-    beneficiary id; the service resolves it, own accounts first. The currency
-    is the source account's.
+    beneficiary id; the service resolves it, own accounts first. The amount is
+    in minor units of the source account's currency.
     """
 
     user_id: str
-    from_account_id: object
-    amount: object
-    idempotency_key: object
-    destination_id: object = None
-    concept: object = None
+    from_account_id: str
+    amount_minor: int
+    idempotency_key: str
+    destination_id: str
+    concept: str = ""
     correlation_id: str = ""
+
+    @classmethod
+    def parse(
+        cls,
+        user_id: str,
+        from_account_id: object,
+        amount: object,
+        idempotency_key: object,
+        destination_id: object,
+        concept: object = None,
+        correlation_id: str = "",
+    ) -> CreateTransfer:
+        """From raw input, with the domain's parser for each value (the parsers the edge's models use)."""
+        return cls(
+            user_id,
+            require_id(from_account_id, "from_account_id"),
+            parse_minor(amount),
+            validate_key(idempotency_key),
+            require_id(destination_id, "destination_id"),
+            concept_text(concept),
+            correlation_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,28 +121,6 @@ def payment_fence(user_id: str, order_id: str, outcome: dict[str, Any], now: dat
     """The record that decides an order's payment; it never lapses while anything could still retry."""
     fp = fingerprint(ORDER_PAYMENT, {"order_id": order_id})
     return new_record(user_id, order_payment_key(order_id), ORDER_PAYMENT, fp, outcome, now, ORDER_PAYMENT_FENCE)
-
-
-def replay(existing: IdempotencyRecord, operation: str, fingerprint_: str) -> dict[str, Any]:
-    """The original result for a repeated request, or IDEMPOTENCY_CONFLICT for a different one."""
-    if not existing.same_request(operation, fingerprint_):
-        raise IdempotencyConflict(field="idempotency_key")
-    return existing.result
-
-
-def recorded_or_raise(
-    uow: UnitOfWork, user_id: str, key: str, operation: str, fingerprint_: str, now: datetime, rejected: DomainError
-) -> dict[str, Any]:
-    """The original result when this exact request already succeeded under ``key``; else ``rejected``.
-
-    Only read when a check that runs before the idempotency claim (a limit, a
-    beneficiary, a price) rejects the request: that check may have changed
-    since the original was accepted, and a retry must still get its result.
-    """
-    existing = uow.idempotency.get(user_id, key)
-    if existing is not None and existing.is_live(now) and existing.same_request(operation, fingerprint_):
-        return existing.result
-    raise rejected
 
 
 class BankingService:
@@ -142,8 +144,7 @@ class BankingService:
         with self._uow() as uow:
             return uow.accounts.list_for_user(user_id)
 
-    def get_balance(self, user_id: str, account_id: object) -> Account:
-        account_id = require_id(account_id, "account_id")
+    def get_balance(self, user_id: str, account_id: str) -> Account:
         with self._uow() as uow:
             account = uow.accounts.get(user_id, account_id)
         if account is None:
@@ -151,14 +152,12 @@ class BankingService:
         return account
 
     def list_transactions(
-        self, user_id: str, account_id: object, limit: object = None, cursor: object = None
+        self, user_id: str, account_id: str, limit: int | None = None, cursor: str | None = None
     ) -> HistoryPage:
-        account_id = require_id(account_id, "account_id")
-        size = page_size(limit)
         scope = f"tx:{account_id}"
-        position = None if cursor in (None, "") else self._cursors.decode(str(cursor), user_id, scope)
+        position = self._cursors.decode(cursor, user_id, scope) if cursor else None
         with self._uow() as uow:
-            page = uow.ledger.history(user_id, account_id, size, position)
+            page = uow.ledger.history(user_id, account_id, limit or DEFAULT_PAGE_SIZE, position)
         next_cursor = None if page.next_position is None else self._cursors.encode(user_id, scope, page.next_position)
         return HistoryPage(page.items, next_cursor)
 
@@ -166,8 +165,7 @@ class BankingService:
         with self._uow() as uow:
             return uow.beneficiaries.list_for_user(user_id)
 
-    def get_transfer(self, user_id: str, transfer_id: object) -> Transfer:
-        transfer_id = require_id(transfer_id, "transfer_id")
+    def get_transfer(self, user_id: str, transfer_id: str) -> Transfer:
         with self._uow() as uow:
             transfer = uow.ledger.get_transfer(user_id, transfer_id)
         if transfer is None:
@@ -181,20 +179,17 @@ class BankingService:
 
     def send_transfer(self, cmd: CreateTransfer) -> Written[Transfer]:
         """:meth:`create_transfer`, saying whether the result is an earlier one returned again."""
-        from_account = require_id(cmd.from_account_id, "from_account_id")
-        destination = require_id(cmd.destination_id, "destination_id")
-        concept = customer_text(cmd.concept, "concept", MAX_CONCEPT_LENGTH)
-        key = validate_key(cmd.idempotency_key)
+        from_account, destination, key = cmd.from_account_id, cmd.destination_id, cmd.idempotency_key
         if destination == from_account:
             raise InvalidInput("The source and destination accounts are the same.", field="destination_id")
         currency = self._source_currency(cmd.user_id, from_account)
-        amount = parse_amount(cmd.amount, currency)
+        amount = Money(cmd.amount_minor, currency)
         params = {
             "from_account_id": from_account,
             "destination_id": destination,
             "amount_minor": amount.minor,
             "currency": currency,
-            "concept": concept,
+            "concept": cmd.concept,
         }
         fp = fingerprint(CREATE_TRANSFER, params)
         now = self._clock.now()
@@ -213,7 +208,7 @@ class BankingService:
                             raise InvalidInput("That beneficiary is the source account itself.", field="destination_id")
                 except DomainError as rejected:
                     # A retry of a request accepted before the rules or data changed keeps its result.
-                    found = recorded_or_raise(uow, cmd.user_id, key, CREATE_TRANSFER, fp, now, rejected)
+                    found = recorded_or_raise(uow.idempotency.get(cmd.user_id, key), CREATE_TRANSFER, fp, now, rejected)
                     return Written(Transfer.from_dict(found), replayed=True)
                 transfer = Transfer(
                     transfer_id=self._ids.new_id("trf"),
@@ -221,7 +216,7 @@ class BankingService:
                     from_account_id=from_account,
                     to=target,
                     amount=amount,
-                    concept=concept,
+                    concept=cmd.concept,
                     created_at=now,
                     beneficiary_id=None if beneficiary is None else beneficiary.beneficiary_id,
                 )

@@ -175,7 +175,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 def purchase(world: World, account_id: str, key: str, quantity: int = 1) -> str:
     order = world.app.marketplace.create_purchase(
-        CreatePurchase("u-ana", "p-100", quantity, account_id, key, correlation_id=f"corr-{key}")
+        CreatePurchase.parse("u-ana", "p-100", quantity, account_id, key, correlation_id=f"corr-{key}")
     )
     return order.order_id
 
@@ -228,7 +228,7 @@ def test_insufficient_funds_at_payment_time_cancels_and_releases_stock(world: Wo
     order_id = purchase(world, "acc-0003", "buy-savings")  # 499.00 of 1000.00: accepted
     assert world.app.marketplace.get_product("p-100").reserved == 1
     world.app.banking.create_transfer(
-        CreateTransfer("u-ana", "acc-0003", "600.00", "drain-savings", destination_id="acc-0001")
+        CreateTransfer.parse("u-ana", "acc-0003", "600.00", "drain-savings", destination_id="acc-0001")
     )
 
     world.run_until_quiet()
