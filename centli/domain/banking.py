@@ -223,21 +223,11 @@ class BankingService:
                 uow.idempotency.claim(new_record(cmd.user_id, key, CREATE_TRANSFER, fp, transfer.to_dict(), now))
                 uow.limits.add(cmd.user_id, self._policy.business_day(now), amount, limits.daily_total)
                 uow.ledger.post(transfer, resolve_destination=beneficiary is None)
+                completed = ev.TransferCompleted(
+                    transfer.transfer_id, from_account, target.account_id, transfer.beneficiary_id, amount
+                )
                 uow.outbox.add(
-                    self._new_event(
-                        ev.TRANSFER_COMPLETED,
-                        cmd.user_id,
-                        cmd.correlation_id or transfer.transfer_id,
-                        None,
-                        {
-                            "transfer_id": transfer.transfer_id,
-                            "from_account_id": from_account,
-                            "to_account_id": target.account_id,
-                            "beneficiary_id": transfer.beneficiary_id,
-                            "amount": amount.to_decimal_string(),
-                            "currency": currency,
-                        },
-                    )
+                    self._new_event(completed, cmd.user_id, cmd.correlation_id or transfer.transfer_id, None)
                 )
                 try:
                     uow.commit()
@@ -284,22 +274,20 @@ class BankingService:
     # purchase saga: payment ---------------------------------------------------
     def pay_for_order(self, event: DomainEvent) -> None:
         """PURCHASE_INITIATED -> debit the buyer, credit the seller, once per order."""
-        p = event.payload
-        order_id = str(p["order_id"])
-        currency = str(p["currency"])
-        amount = Money.of(str(p["amount"]), currency)
+        purchase = ev.PurchaseInitiated.of(event)
+        order_id = purchase.order_id
         now = self._clock.now()
         if now >= event.occurred_at + IDEMPOTENCY_WINDOW:
             # The sweeper's void lives 24 h: a later delivery (a DLQ redrive) must never take the money.
-            self._decline_payment(event, "TIMEOUT")
+            self._decline_payment(event, purchase, "TIMEOUT")
             return
         transfer = Transfer(
             transfer_id=self._ids.new_id("trf"),
             user_id=event.user_id,
-            from_account_id=str(p["account_id"]),
+            from_account_id=purchase.account_id,
             # Merchant settlement: one of the seller's clearing accounts, never the seller's hot account.
-            to=clearing_for_order(AccountRef(str(p["seller_user_id"]), str(p["seller_account_id"])), order_id),
-            amount=amount,
+            to=clearing_for_order(AccountRef(purchase.seller_user_id, purchase.seller_account_id), order_id),
+            amount=purchase.amount,
             concept=payment_concept(order_id),
             created_at=now,
             kind="PURCHASE_PAYMENT",
@@ -315,28 +303,20 @@ class BankingService:
                 )
             )
             uow.ledger.post(transfer)
-            uow.outbox.add(
-                self._new_event(
-                    ev.PAYMENT_COMPLETED,
-                    event.user_id,
-                    event.correlation_id,
-                    event.event_id,
-                    {**_order_facts(p), "transfer_id": transfer.transfer_id},
-                )
-            )
+            paid = ev.PaymentCompleted(*purchase.carried(), transfer_id=transfer.transfer_id)
+            uow.outbox.add(self._new_event(paid, event.user_id, event.correlation_id, event.event_id))
             try:
                 uow.commit()
             except (EventAlreadyProcessed, DuplicateIdempotencyKey):
                 log.info("payment already decided", extra={"order_id": order_id})
                 return
             except (InsufficientFunds, AccountNotFound, CurrencyMismatch) as declined:
-                self._decline_payment(event, declined.code)
+                self._decline_payment(event, purchase, declined.code)
                 return
         log.info("payment completed", extra={"order_id": order_id})
 
-    def _decline_payment(self, event: DomainEvent, reason: str) -> None:
-        p = event.payload
-        order_id = str(p["order_id"])
+    def _decline_payment(self, event: DomainEvent, purchase: ev.PurchaseInitiated, reason: str) -> None:
+        order_id = purchase.order_id
         now = self._clock.now()
         with self._uow() as uow:
             uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.DECLINED, now)
@@ -345,22 +325,15 @@ class BankingService:
                     event.user_id, order_id, {"outcome": "DECLINED", "reason": reason, "event_id": event.event_id}, now
                 )
             )
-            uow.outbox.add(
-                self._new_event(
-                    ev.PAYMENT_FAILED,
-                    event.user_id,
-                    event.correlation_id,
-                    event.event_id,
-                    {**_order_facts(p), "reason": reason},
-                )
-            )
+            failed = ev.PaymentFailed(*purchase.carried(), reason=reason)
+            uow.outbox.add(self._new_event(failed, event.user_id, event.correlation_id, event.event_id))
             try:
                 uow.commit()
             except (EventAlreadyProcessed, DuplicateIdempotencyKey):
                 return
         log.info("payment declined", extra={"order_id": order_id, "reason": reason})
 
-    def resolve_stuck_order(self, user_id: str, order_facts: dict[str, Any], correlation_id: str) -> bool:
+    def resolve_stuck_order(self, user_id: str, order: ev.OrderFacts, correlation_id: str) -> bool:
         """Settle an order stuck PENDING: void its payment, or re-announce the decision already made.
 
         Returns True when the payment was voided (PAYMENT_FAILED, reason TIMEOUT).
@@ -368,20 +341,18 @@ class BankingService:
         dead-letter queue), the decision is published again so the order
         settles the way the money went; consumers dedupe by order state.
         """
-        order_id = str(order_facts["order_id"])
+        order_id = order.order_id
         now = self._clock.now()
+        timeout = ev.PaymentFailed(*order.carried(), reason="TIMEOUT", swept=True)
         if PLANTED.sweeper_voids_without_fence:
             # Planted bug 2 (centli.domain.planted): check, then act, with no claim between them.
             with self._uow() as uow:
                 if uow.idempotency.get(user_id, order_payment_key(order_id)) is None:
-                    payload = {**order_facts, "reason": "TIMEOUT", "swept": True}
-                    uow.outbox.add(self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, payload))
+                    uow.outbox.add(self._new_event(timeout, user_id, correlation_id, None))
                     uow.commit()
                     return True
         with self._uow() as uow:
-            void = self._new_event(
-                ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": "TIMEOUT", "swept": True}
-            )
+            void = self._new_event(timeout, user_id, correlation_id, None)
             fence = {"outcome": "VOIDED", "reason": "TIMEOUT", "event_id": void.event_id}
             uow.idempotency.claim(payment_fence(user_id, order_id, fence, now))
             uow.outbox.add(void)
@@ -391,12 +362,15 @@ class BankingService:
             except DuplicateIdempotencyKey as decided:
                 outcome = decided.existing.result
         with self._uow() as uow:
+            decision: ev.SagaFact
             if outcome.get("outcome") == "PAID":
-                payload = {**order_facts, "transfer_id": outcome.get("transfer_id"), "swept": True}
-                uow.outbox.add(self._new_event(ev.PAYMENT_COMPLETED, user_id, correlation_id, None, payload))
+                decision = ev.PaymentCompleted(
+                    *order.carried(), transfer_id=str(outcome.get("transfer_id")), swept=True
+                )
             else:
-                payload = {**order_facts, "reason": outcome.get("reason", "PAYMENT_FAILED"), "swept": True}
-                uow.outbox.add(self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, payload))
+                reason = str(outcome.get("reason", "PAYMENT_FAILED"))
+                decision = ev.PaymentFailed(*order.carried(), reason=reason, swept=True)
+            uow.outbox.add(self._new_event(decision, user_id, correlation_id, None))
             uow.commit()
         log.warning("stuck order's payment decision re-published", extra={"order_id": order_id})
         return False
@@ -451,8 +425,3 @@ class BankingService:
             except DuplicateIdempotencyKey:
                 return 0  # another run settled this account in this minute
         return 1
-
-
-def _order_facts(payload: dict[str, Any]) -> dict[str, Any]:
-    """What every later saga step needs, carried forward (the seed lost product_id here)."""
-    return {k: payload[k] for k in ("order_id", "product_id", "quantity") if k in payload}

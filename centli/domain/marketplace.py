@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from centli.domain import events as ev
 from centli.domain.catalog import Product
@@ -91,8 +91,8 @@ class OrderPage:
     next_cursor: str | None
 
 
-def order_facts(order: Order) -> dict[str, Any]:
-    return {"order_id": order.order_id, "product_id": order.product_id, "quantity": order.quantity}
+def order_facts(order: Order) -> ev.OrderFacts:
+    return ev.OrderFacts(order.order_id, order.product_id, order.quantity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,24 +202,11 @@ class MarketplaceService:
             uow.accounts.require(cmd.user_id, account_id, total)
             uow.products.reserve(pid, quantity)
             uow.orders.add(order)
-            facts = order_facts(order)
-            uow.outbox.add(self._new_event(ev.INVENTORY_RESERVED, cmd.user_id, order.correlation_id, None, facts))
-            uow.outbox.add(
-                self._new_event(
-                    ev.PURCHASE_INITIATED,
-                    cmd.user_id,
-                    order.correlation_id,
-                    None,
-                    {
-                        **facts,
-                        "account_id": account_id,
-                        "amount": total.to_decimal_string(),
-                        "currency": total.currency,
-                        "seller_account_id": product.seller.account_id,
-                        "seller_user_id": product.seller.user_id,
-                    },
-                )
-            )
+            facts = order_facts(order).carried()
+            seller = product.seller
+            initiated = ev.PurchaseInitiated(*facts, account_id, total, seller.account_id, seller.user_id)
+            for fact in (ev.InventoryReserved(*facts), initiated):
+                uow.outbox.add(self._new_event(fact, cmd.user_id, order.correlation_id, None))
             try:
                 uow.commit()
             except DuplicateIdempotencyKey as duplicate:
@@ -230,14 +217,15 @@ class MarketplaceService:
     # purchase saga: settlement ---------------------------------------------
     def confirm_order(self, event: DomainEvent) -> None:
         """PAYMENT_COMPLETED -> CONFIRMED, and the reserved stock is committed."""
-        self._settle(event, CONFIRM_CONSUMER, confirm=True)
+        self._settle(event, ev.PaymentCompleted.of(event), CONFIRM_CONSUMER)
 
     def cancel_order(self, event: DomainEvent) -> None:
         """PAYMENT_FAILED -> stock released, CANCELLED (the compensation)."""
-        self._settle(event, CANCEL_CONSUMER, confirm=False)
+        self._settle(event, ev.PaymentFailed.of(event), CANCEL_CONSUMER)
 
-    def _settle(self, event: DomainEvent, consumer: str, *, confirm: bool) -> None:
-        order_id = str(event.payload["order_id"])
+    def _settle(self, event: DomainEvent, decision: ev.PaymentCompleted | ev.PaymentFailed, consumer: str) -> None:
+        order_id = decision.order_id
+        confirm = isinstance(decision, ev.PaymentCompleted)
         for attempt in range(1, SAGA_STEP_ATTEMPTS + 1):
             now = self._clock.now()
             with self._uow() as uow:
@@ -250,36 +238,19 @@ class MarketplaceService:
                     # Already settled: the fence on the payment makes a contradiction impossible.
                     log.warning("order already settled", extra={"order_id": order_id, "status": order.status})
                 else:
-                    facts = order_facts(order)
+                    facts = order_facts(order).carried()
                     uow.inbox.mark_processed(consumer, event.event_id, ev.CONFIRMED if confirm else ev.RELEASED, now)
-                    if confirm:
-                        settled = order.confirm(now, str(event.payload.get("transfer_id", "")))
+                    outcome: tuple[ev.SagaFact, ...]
+                    if isinstance(decision, ev.PaymentCompleted):
                         uow.products.commit_reserved(order.product_id, order.quantity)
-                        uow.orders.update(settled)
-                        uow.outbox.add(
-                            self._new_event(
-                                ev.ORDER_CONFIRMED, order.user_id, event.correlation_id, event.event_id, facts
-                            )
-                        )
+                        uow.orders.update(order.confirm(now, decision.transfer_id))
+                        outcome = (ev.OrderConfirmed(*facts),)
                     else:
-                        reason = str(event.payload.get("reason", "PAYMENT_FAILED"))
-                        settled = order.cancel(now, reason)
                         uow.products.release(order.product_id, order.quantity)
-                        uow.orders.update(settled)
-                        uow.outbox.add(
-                            self._new_event(
-                                ev.INVENTORY_RELEASED, order.user_id, event.correlation_id, event.event_id, facts
-                            )
-                        )
-                        uow.outbox.add(
-                            self._new_event(
-                                ev.ORDER_CANCELLED,
-                                order.user_id,
-                                event.correlation_id,
-                                event.event_id,
-                                {**facts, "reason": reason},
-                            )
-                        )
+                        uow.orders.update(order.cancel(now, decision.reason))
+                        outcome = (ev.InventoryReleased(*facts), ev.OrderCancelled(*facts, reason=decision.reason))
+                    for fact in outcome:
+                        uow.outbox.add(self._new_event(fact, order.user_id, event.correlation_id, event.event_id))
                 try:
                     uow.commit()
                     return
