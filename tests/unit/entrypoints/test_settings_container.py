@@ -41,6 +41,26 @@ def test_bad_environments_are_refused_clearly(env: dict[str, str], mentioned: st
         Settings.from_env(env)
 
 
+def test_the_settings_read_the_table_names_log_settings_and_endpoints() -> None:
+    settings = Settings.from_env(
+        {
+            "CENTLI_TABLE_ACCOUNTS": "acc-table",
+            "CENTLI_LOG_LEVEL": "warning",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+            "AWS_ENDPOINT_URL_EVENTS": "http://127.0.0.1:5001",
+        }
+    )
+    assert (settings.table_names().accounts, settings.table_names().orders) == ("acc-table", "centli-orders")
+    assert settings.log_level == "WARNING"
+    assert settings.aws_endpoint("dynamodb") == "http://127.0.0.1:5000"
+    assert settings.aws_endpoint("events") == "http://127.0.0.1:5001"
+    assert Settings.from_env({}).aws_endpoint("dynamodb") is None  # AWS itself
+    with pytest.raises(SettingsError, match="CENTLI_TABLE_ACOUNTS"):
+        Settings.from_env({"CENTLI_TABLE_ACOUNTS": "typo"})
+    with pytest.raises(SettingsError, match="CENTLI_TABLE_<NAME>: not used by the interceptor role"):
+        Settings.from_env({"CENTLI_ROLE": "interceptor", "CENTLI_TABLE_ACCOUNTS": "acc-table"})
+
+
 def test_configured_limits_reach_the_domain(tmp_path: Path) -> None:
     settings = Settings.from_env({"CENTLI_LIMIT_PER_TRANSFER": "100.00", "CENTLI_LIMIT_DAILY": "150.00"})
     container = aws_lambda.container
