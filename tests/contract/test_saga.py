@@ -27,19 +27,13 @@ def total_money(bank: Bank) -> int:
     return customers + sum(a.balance.minor for a in clearing)
 
 
-def deliver(bank: Bank) -> None:
-    if bank.backend.outbox is None:
-        pytest.fail("make_bank needs an OutboxReader to run the saga in-process; this backend has none")
-    bank.settle()
-
-
 def test_purchase_confirmed(any_backend: Backend) -> None:
     bank = make_bank(any_backend)
     before = total_money(bank)
     order = bank.app.marketplace.create_purchase(CreatePurchase.parse(ANA, "p-100", 2, "acc-0001", "buy-1"))
     assert order.status == "PENDING"
     assert bank.app.marketplace.get_product("p-100").reserved == 2
-    deliver(bank)
+    bank.settle()
     confirmed = bank.app.marketplace.get_order(ANA, order.order_id)
     assert (confirmed.status, confirmed.version) == ("CONFIRMED", 2)
     product = bank.app.marketplace.get_product("p-100")
@@ -52,7 +46,7 @@ def test_purchase_confirmed(any_backend: Backend) -> None:
     assert total_money(bank) == before
     # A retry of the purchase answers with the same order and buys nothing more.
     again = bank.app.marketplace.create_purchase(CreatePurchase.parse(ANA, "p-100", 2, "acc-0001", "buy-1"))
-    deliver(bank)
+    bank.settle()
     assert again.order_id == order.order_id
     assert bank.app.marketplace.get_product("p-100").stock == 8
     assert [o.order_id for o in bank.app.marketplace.list_orders(ANA).orders] == [order.order_id]
@@ -63,7 +57,7 @@ def test_payment_failure_is_compensated(any_backend: Backend) -> None:
     before = total_money(bank)
     order = bank.app.marketplace.create_purchase(CreatePurchase.parse(ANA, "p-100", 1, "acc-0003", "buy-1"))
     bank.app.banking.create_transfer(CreateTransfer.parse(ANA, "acc-0003", "900", "drain", destination_id="acc-0001"))
-    deliver(bank)
+    bank.settle()
     cancelled = bank.app.marketplace.get_order(ANA, order.order_id)
     assert (cancelled.status, cancelled.cancel_reason) == ("CANCELLED", "INSUFFICIENT_FUNDS")
     product = bank.app.marketplace.get_product("p-100")

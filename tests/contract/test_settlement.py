@@ -186,7 +186,6 @@ def failing_app(bank: Bank, bad_product: str) -> Application:
 
     handlers = {**saga_handlers(app.banking, app.marketplace), ev.PAYMENT_FAILED: [cancel_or_fail]}
     bus = EventBus(handlers)
-    assert bank.backend.outbox is not None
     relay = OutboxRelay(bank.backend.outbox, InProcessPublisher(bus), batch_size=50)
     return Application(app.banking, app.marketplace, bus, relay)
 
@@ -251,7 +250,6 @@ def test_one_run_pages_through_more_stuck_orders_than_one_page(any_backend: Back
         bank.app.marketplace.create_purchase(CreatePurchase.parse(ANA, "p-100", 1, "acc-0001", f"k-{n}")).order_id
         for n in range(7)
     ]
-    assert bank.backend.outbox is not None
     bank.backend.outbox.mark_published([e.event_id for e in bank.backend.outbox.pending(1000)])
     bank.clock.advance(TIMEOUT * 2)
     assert bank.app.marketplace.sweep_stuck_orders(bank.app.banking, limit=3, pages=10) == 7
