@@ -9,8 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from centli.adapters.bedrock.events import AGENTCORE, FUNCTION, LOCAL, OPENAPI, AgentCall, compact_json
-from centli.entrypoints.operations import MAX_RESPONSE_BYTES, response_fits, response_size
+from centli.adapters.bedrock.events import compact_json
+from centli.entrypoints.pipeline import (
+    AGENTCORE,
+    FUNCTION,
+    LOCAL,
+    MAX_RESPONSE_BYTES,
+    OPENAPI,
+    AgentCall,
+    response_fits,
+    response_size,
+)
 from tests.unit.entrypoints.conftest import FORMATS, Reply, bank_document, open_harness
 
 
@@ -127,12 +136,12 @@ def test_the_quick_fit_check_never_says_fits_when_the_response_does_not(
 
 def test_the_quick_fit_check_is_an_upper_bound_of_the_escaped_size() -> None:
     """Characters that escape the longest (astral: a surrogate pair; quotes; controls) stay within the bound."""
-    from centli.entrypoints import operations
+    from centli.entrypoints import pipeline
 
     for text in ("😀" * 200, '"\\' * 300, "\x01\x1f" * 200, "ñ" * 300, "\ud800" * 100, "plain " * 100):
         call = AgentCall(OPENAPI, None, "/p", "GET", "g", {}, "u", "", "", "c", {"k": text}, {})
         body = {"text": text, text[:10]: [text]}
-        bound = operations._ENVELOPE_BYTES + sum(
+        bound = pipeline._ENVELOPE_BYTES + sum(
             8 + 3 * len(t.encode("utf-8", "surrogatepass"))
             for t in (compact_json(body), "g", "/p", "GET", "", "k", text)
         )
