@@ -122,7 +122,7 @@ class LineFormatter(LambdaPowertoolsFormatter):
 
     A line with no exception, no ``%`` arguments and no stack (a request's
     outcome, a domain event) gets exactly the keys, order and values
-    ``LambdaPowertoolsFormatter.format`` gives it (tests/unit/entrypoints/test_logs.py
+    ``LambdaPowertoolsFormatter.format`` gives it (tests/unit/entrypoints/test_log_formatter.py
     compares the two), without its per-line copy of the record and scans of a
     tuple of reserved names: about a third of its cost (docs/performance.md).
     Any other line, or a key template other than the level and the time, goes
