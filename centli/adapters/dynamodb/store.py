@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from centli.adapters.aws_clients import make_client
-from centli.adapters.buffered import BufferedUnitOfWork
+from centli.adapters.buffered import BufferedUnitOfWork, Repositories
 from centli.adapters.dynamodb.schema import (
     ORDER_PENDING_SHARDS,
     OUTBOX_PENDING_SHARDS,
@@ -81,6 +81,7 @@ from centli.adapters.dynamodb.schema import (
     TableNames,
 )
 from centli.adapters.resilience import CircuitBreaker, retry_with_jitter
+from centli.adapters.system import SystemClock
 from centli.domain.catalog import Product, fold
 from centli.domain.errors import (
     AccountNotFound,
@@ -111,6 +112,7 @@ from centli.domain.ledger import (
 from centli.domain.money import Money
 from centli.domain.orders import Order
 from centli.domain.settlement import bucket, is_clearing
+from centli.ports.clock import Clock
 from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
@@ -255,9 +257,11 @@ class DynamoStore:
         tables: TableNames,
         faults: FaultPoints | None = None,
         breaker: CircuitBreaker | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.client: Any = client
         self.tables = tables
+        self.clock: Clock = clock or SystemClock()
         self.faults: FaultPoints = faults or NoFaults()
         self.breaker = breaker or CircuitBreaker("dynamodb")
         self.conflict_attempts = CONFLICT_ATTEMPTS
@@ -747,18 +751,9 @@ def _event_from_item(item: Item) -> DomainEvent:
 # the unit of work -----------------------------------------------------------------
 class DynamoUnitOfWork(BufferedUnitOfWork[_Intent]):
     def __init__(self, store: DynamoStore) -> None:
-        super().__init__()
+        super().__init__(store.clock)
         self.store = store
         self.tables = store.tables
-        self.accounts = _Accounts(self)
-        self.beneficiaries = _Beneficiaries(self)
-        self.ledger = _Ledger(self)
-        self.limits = _DailyLimits(self)
-        self.idempotency = _Idempotency(self)
-        self.products = _Products(self)
-        self.orders = _Orders(self)
-        self.inbox = _Inbox(self)
-        self.outbox = _Outbox(self)
 
     def buffer_items(self, items: list[Item], explain: Explain, *, first: bool = False) -> None:
         self.buffer(_Intent(items, explain), first=first)
@@ -766,8 +761,10 @@ class DynamoUnitOfWork(BufferedUnitOfWork[_Intent]):
     def _fault_points(self) -> FaultPoints:
         return self.store.faults
 
-    def _apply(self, writes: list[_Intent]) -> None:
+    def _apply(self, writes: list[_Intent], posted: list[Transfer]) -> datetime:
         self.store.transact(writes)
+        # Not yet the commit's stamp (issue 8, DynamoDB part): entries still carry the caller's created_at.
+        return max((t.created_at for t in posted), default=self.clock.now())
 
 
 def _never_fails(_: list[Reason]) -> Exception | None:
@@ -1028,7 +1025,7 @@ class _Ledger(_Repo):
                 return RESEND
             return ConcurrencyConflict()
 
-        self._uow.buffer_items(items, explain)
+        self._uow.buffer(_Intent(items, explain), posts=transfer)
 
     def get_transfer(self, user_id: str, transfer_id: str) -> Transfer | None:
         item = self._store.get_item(self._t.transfers, {"user_id": _s(user_id), "transfer_id": _s(transfer_id)})
@@ -1333,3 +1330,8 @@ class _Outbox(_Repo):
         }
         # An event id already in the outbox is ignored (as in SQLite): the rest of the command commits.
         self._uow.buffer_items([put], _no_op)
+
+
+DynamoUnitOfWork.repositories = Repositories(
+    _Accounts, _Beneficiaries, _Ledger, _DailyLimits, _Idempotency, _Products, _Orders, _Inbox, _Outbox
+)
