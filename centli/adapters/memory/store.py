@@ -153,10 +153,13 @@ class _Repo:
     def __init__(self, uow: InMemoryUnitOfWork) -> None:
         self._uow, self._store = uow, uow.store
 
+    def _owned(self, table: str, user_id: str) -> list[Any]:
+        return self._store.select(table, lambda k, _: k[0] == user_id)
+
 
 class _Accounts(_Repo):
     def list_for_user(self, user_id: str) -> list[Account]:
-        return self._store.select("accounts", lambda k, _: k[0] == user_id)
+        return self._owned("accounts", user_id)
 
     def get(self, user_id: str, account_id: str) -> Account | None:
         return self._store.get("accounts", (user_id, account_id))  # type: ignore[no-any-return]
@@ -177,15 +180,14 @@ class _Accounts(_Repo):
 
 class _Beneficiaries(_Repo):
     def list_for_user(self, user_id: str) -> list[Beneficiary]:
-        return self._store.select("beneficiaries", lambda k, _: k[0] == user_id)
+        return self._owned("beneficiaries", user_id)
 
     def get(self, user_id: str, beneficiary_id: str) -> Beneficiary | None:
         return self._store.get("beneficiaries", (user_id, beneficiary_id))  # type: ignore[no-any-return]
 
     def add(self, beneficiary: Beneficiary) -> None:
-        self._uow.buffer(
-            lambda s: s.put("beneficiaries", (beneficiary.user_id, beneficiary.beneficiary_id), beneficiary)
-        )
+        key = (beneficiary.user_id, beneficiary.beneficiary_id)
+        self._uow.buffer(lambda s: s.put("beneficiaries", key, beneficiary))
 
 
 class _Ledger(_Repo):
@@ -197,16 +199,15 @@ class _Ledger(_Repo):
             rules.enforce(
                 rules.refuse_transfer(transfer, source, target, saved=saved, resolve_destination=resolve_destination)
             )
-            rules.enforce(
-                rules.refuse_new(stage.get("transfers", (transfer.user_id, transfer.transfer_id)), "transfer")
-            )
-            after = []
-            for key, delta in zip(keys, (-transfer.amount.minor, transfer.amount.minor), strict=True):
-                account = stage.get("accounts", key)  # read again: both sides may be one account
-                after.append(Money(account.balance.minor + delta, account.currency))
-                stage.put("accounts", key, replace(account, balance=after[-1]))
             stamped = transfer.stamped(stage.stamp)
-            stage.put("transfers", (transfer.user_id, transfer.transfer_id), stamped)
+            key = (transfer.user_id, transfer.transfer_id)
+            rules.enforce(rules.refuse_new(stage.get("transfers", key), "transfer"))
+            stage.put("transfers", key, stamped)
+            after = []
+            for key, delta in zip(keys, (-transfer.amount, transfer.amount), strict=True):
+                account = stage.get("accounts", key)  # read again: both sides may be one account
+                after.append(account.balance + delta)
+                stage.put("accounts", key, replace(account, balance=after[-1]))
             stage.entries.extend(stamped.entries(*after))
 
         self._uow.buffer(write, posts=transfer)
@@ -258,8 +259,8 @@ class _Products(_Repo):
         return self._store.get("products", (product_id,))  # type: ignore[no-any-return]
 
     def search(self, query: str | None, category: str | None, limit: int, position: str | None) -> Page[Product]:
-        after = lambda k, v: (position is None or k[0] > position) and v.matches(query, category)  # noqa: E731
-        return Page.cut(self._store.select("products", after), limit, lambda p: p.product_id)
+        rows = self._store.select("products", lambda k, v: k[0] > (position or "") and v.matches(query, category))
+        return Page.cut(rows, limit, lambda p: p.product_id)
 
     def add(self, product: Product) -> None:
         self._uow.buffer(lambda s: s.put_new("products", (product.product_id,), product))
@@ -313,10 +314,9 @@ class _Inbox(_Repo):
         self, consumer: str, event_id: str, outcome: str = PROCESSED, at: datetime | None = None
     ) -> None:
         def write(stage: _Stage) -> None:
-            rules.enforce(
-                rules.refuse_processed(stage.get("inbox", (consumer, event_id)) is not None, consumer, event_id)
-            )
-            stage.put("inbox", (consumer, event_id), InboxRecord(consumer, event_id, outcome, at))
+            handled = stage.get("inbox", (consumer, event_id)) is not None
+            rules.enforce(rules.refuse_processed(handled, consumer, event_id))
+            stage.put("inbox", (consumer, event_id), InboxRecord(consumer, event_id, outcome, at or stage.stamp))
 
         self._uow.buffer(write, first=True)
 
