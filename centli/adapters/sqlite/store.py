@@ -11,16 +11,17 @@ whole transaction rolls back.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from centli.adapters.buffered import BufferedUnitOfWork, Repositories
+from centli.adapters.sqlite import rows as codec
 from centli.adapters.sqlite.connections import BUSY_TIMEOUT, ConnectionPool
+from centli.adapters.sqlite.rows import Row, utc_text
 from centli.adapters.system import SystemClock
 from centli.domain import rules
 from centli.domain.audit import AccountLedger, AuditSnapshot, InboxRecord, OutboxRecord
@@ -38,10 +39,8 @@ from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
 T = TypeVar("T")
-Row = sqlite3.Row
-Rows = Callable[[str, Sequence[Any]], list[Row]]
 
-#: Entries in the table's column order, which :func:`_entry` unpacks by position (the history's hot path).
+#: Entries in the table's column order, which :func:`codec.entry` unpacks by position (the history's hot path).
 ALL_ENTRIES = "SELECT * FROM entries ORDER BY seq"
 HISTORY = "SELECT * FROM entries WHERE user_id = ? AND account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
 LAST_ENTRY_AT = "SELECT timestamp FROM entries WHERE user_id = ? AND account_id = ? ORDER BY seq DESC LIMIT 1"
@@ -56,13 +55,6 @@ STOCK: dict[rules.StockChange, tuple[str, str]] = {
     "release": ("reserved = reserved - :q", "reserved >= :q"),
     "commit": ("stock = stock - :q, reserved = reserved - :q", "reserved >= :q AND stock >= :q"),
 }
-
-
-def utc_text(moment: datetime) -> str:
-    """A timestamp as fixed-width UTC ISO text, so text order is time order."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class SqliteStore(ConnectionPool):
@@ -92,7 +84,7 @@ class SqliteStore(ConnectionPool):
     def pending(self, limit: int) -> list[DomainEvent]:
         """Committed events not yet published, oldest first."""
         rows = self.read("SELECT * FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?", (limit,))
-        return [_event(row) for row in rows]
+        return [codec.event(row) for row in rows]
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
         now = utc_text(self.clock.now())
@@ -109,10 +101,10 @@ class SqliteStore(ConnectionPool):
             "SELECT * FROM outbox WHERE event_id = ? OR correlation_id = ? OR payload LIKE ? ESCAPE '\\' ORDER BY seq",
             (text, text, like),
         )
-        return [_outbox_record(row) for row in rows]
+        return [codec.outbox_record(row) for row in rows]
 
     def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
-        return _get(self.read, InboxRecord, (consumer, event_id))
+        return codec.get(self.read, InboxRecord, (consumer, event_id))
 
     def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
         """Every table in one read transaction: a consistent snapshot, while writers go on (WAL)."""
@@ -129,24 +121,24 @@ class SqliteStore(ConnectionPool):
             connection.execute("BEGIN")
             try:
                 entries: dict[tuple[str, str], list[LedgerEntry]] = {}
-                for entry in rows("entries", _entry, "ORDER BY seq"):
+                for entry in rows("entries", codec.entry, "ORDER BY seq"):
                     entries.setdefault((entry.user_id, entry.account_id), []).append(entry)
-                accounts = rows("accounts", _account, "ORDER BY user_id, account_id")
+                accounts = rows("accounts", codec.account, "ORDER BY user_id, account_id")
                 return AuditSnapshot(
                     ledgers=[AccountLedger(a, entries.get((a.user_id, a.account_id), [])) for a in accounts],
-                    transfers=rows("transfers", _transfer),
-                    idempotency=rows("idempotency", _record),
-                    products=rows("products", _product),
-                    orders=rows("orders", _order),
-                    outbox=rows("outbox", _outbox_record, "ORDER BY seq"),
-                    inbox=rows("inbox", _inbox_record),
+                    transfers=rows("transfers", codec.transfer),
+                    idempotency=rows("idempotency", codec.record),
+                    products=rows("products", codec.product),
+                    orders=rows("orders", codec.order),
+                    outbox=rows("outbox", codec.outbox_record, "ORDER BY seq"),
+                    inbox=rows("inbox", codec.inbox_record),
                 )
             finally:
                 connection.execute("COMMIT")
 
     def all_entries(self) -> list[LedgerEntry]:
         """Every ledger entry, oldest first (for invariant checks)."""
-        return [_entry(row) for row in self.read(ALL_ENTRIES, ())]
+        return [codec.entry(row) for row in self.read(ALL_ENTRIES, ())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +154,7 @@ class _Tx:
 
     def get(self, kind: type[T], key: Sequence[Any]) -> T | None:
         """What a failed condition saw of a row, read inside the transaction (None: missing)."""
-        return _get(self.rows, kind, key)
+        return codec.get(self.rows, kind, key)
 
     def insert(self, table: str, row: dict[str, Any], *, replace_where: str | None = None) -> bool:
         """Insert ``row``; a row with its key stays as it is (False), or is replaced where ``replace_where`` holds."""
@@ -203,13 +195,14 @@ class _Repo:
         self._read = uow.store.read
 
     def _get(self, kind: type[T], *key: str) -> T | None:
-        return _get(self._read, kind, key)
+        return codec.get(self._read, kind, key)
 
 
 class _Accounts(_Repo):
     def list_for_user(self, user_id: str) -> list[Account]:
         return [
-            _account(r) for r in self._read("SELECT * FROM accounts WHERE user_id = ? ORDER BY account_id", (user_id,))
+            codec.account(r)
+            for r in self._read("SELECT * FROM accounts WHERE user_id = ? ORDER BY account_id", (user_id,))
         ]
 
     def get(self, user_id: str, account_id: str) -> Account | None:
@@ -220,8 +213,8 @@ class _Accounts(_Repo):
 
     def open(self, account: NewAccount) -> None:
         def write(tx: _Tx) -> None:
-            if tx.insert("accounts", _account_row(account.account)):
-                tx.insert("entries", _entry_row(account.opening_entry()))
+            if tx.insert("accounts", codec.account_row(account.account)):
+                tx.insert("entries", codec.entry_row(account.opening_entry()))
 
         self._uow.buffer(write)
 
@@ -233,7 +226,7 @@ class _Accounts(_Repo):
 class _Beneficiaries(_Repo):
     def list_for_user(self, user_id: str) -> list[Beneficiary]:
         rows = self._read("SELECT * FROM beneficiaries WHERE user_id = ? ORDER BY beneficiary_id", (user_id,))
-        return [_beneficiary(row) for row in rows]
+        return [codec.beneficiary(row) for row in rows]
 
     def get(self, user_id: str, beneficiary_id: str) -> Beneficiary | None:
         return self._get(Beneficiary, user_id, beneficiary_id)
@@ -260,11 +253,11 @@ class _Ledger(_Repo):
                     raise rules.failed(refusal)
                 after.append(Money(int(moved[0]), amount.currency))
             stamped = transfer.stamped(tx.stamp)
-            if not tx.insert("transfers", _transfer_row(stamped)):
+            if not tx.insert("transfers", codec.transfer_row(stamped)):
                 stored = tx.get(Transfer, (transfer.user_id, transfer.transfer_id))
                 raise rules.failed(rules.refuse_new(stored, "transfer"))
             for entry in stamped.entries(*after):
-                tx.insert("entries", _entry_row(entry))
+                tx.insert("entries", codec.entry_row(entry))
 
         self._uow.buffer(write, posts=transfer)
 
@@ -277,7 +270,7 @@ class _Ledger(_Repo):
         # The position is the sequence number of the last entry shown: later entries never shift it.
         before = 2**63 - 1 if position is None else _sequence(position)
         page = Page.cut(self._read(HISTORY, (user_id, account_id, before, limit + 1)), limit, lambda r: str(r[0]))
-        return Page([_entry(row) for row in page.items], page.next_position)
+        return Page([codec.entry(row) for row in page.items], page.next_position)
 
 
 class _DailyLimits(_Repo):
@@ -304,7 +297,9 @@ class _Idempotency(_Repo):
         def write(tx: _Tx) -> None:
             # Insert, or take over an expired record; a live one stays and answers.
             stored = rules.answer_at(record, tx.posted, tx.stamp)
-            if not tx.insert("idempotency", _record_row(stored), replace_where="expires_at <= excluded.created_at"):
+            if not tx.insert(
+                "idempotency", codec.record_row(stored), replace_where="expires_at <= excluded.created_at"
+            ):
                 existing = tx.get(IdempotencyRecord, (record.user_id, record.key))
                 raise rules.failed(rules.refuse_claim(existing, record))
 
@@ -321,11 +316,11 @@ class _Products(_Repo):
     def search(self, query: str | None, category: str | None, limit: int, position: str | None) -> Page[Product]:
         rows = self._read("SELECT * FROM products WHERE product_id > ? ORDER BY product_id", (position or "",))
         # Matching folds case and accents in Python, exactly as the domain defines it.
-        matches = [p for p in map(_product, rows) if p.matches(query, category)]
+        matches = [p for p in map(codec.product, rows) if p.matches(query, category)]
         return Page.cut(matches, limit, lambda p: p.product_id)
 
     def add(self, product: Product) -> None:
-        self._uow.buffer(lambda tx: tx.insert("products", _product_row(product)))
+        self._uow.buffer(lambda tx: tx.insert("products", codec.product_row(product)))
 
     def _change(self, product_id: str, change: rules.StockChange, quantity: int) -> None:
         def write(tx: _Tx) -> None:
@@ -355,25 +350,25 @@ class _Orders(_Repo):
             "SELECT * FROM orders WHERE user_id = ?1 AND (?2 IS NULL OR order_id < ?2) ORDER BY order_id DESC LIMIT ?3",
             (user_id, position, limit + 1),
         )
-        return Page.cut([_order(row) for row in rows], limit, lambda o: o.order_id)
+        return Page.cut([codec.order(row) for row in rows], limit, lambda o: o.order_id)
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
         rows = self._read(
             "SELECT * FROM orders WHERE status = 'PENDING' AND sweep_from < ? ORDER BY sweep_from, order_id LIMIT ?",
             (utc_text(cutoff), limit),
         )
-        return [_order(row) for row in rows]
+        return [codec.order(row) for row in rows]
 
     def add(self, order: Order) -> None:
         def write(tx: _Tx) -> None:
-            if not tx.insert("orders", _order_row(order)):
+            if not tx.insert("orders", codec.order_row(order)):
                 raise rules.failed(rules.refuse_new(tx.get(Order, (order.user_id, order.order_id)), "order"))
 
         self._uow.buffer(write)
 
     def update(self, order: Order) -> None:
         def write(tx: _Tx) -> None:
-            row = _order_row(order)
+            row = codec.order_row(order)
             changed = tx.db.execute(
                 f"UPDATE orders SET {', '.join(f'{k} = :{k}' for k in row)}"  # noqa: S608
                 " WHERE user_id = :user_id AND order_id = :order_id AND version = :version - 1",
@@ -400,7 +395,7 @@ class _Inbox(_Repo):
 class _Outbox(_Repo):
     def add(self, event: DomainEvent) -> None:
         # An event id already stored is kept as it was.
-        self._uow.buffer(lambda tx: tx.insert("outbox", _event_row(event)))
+        self._uow.buffer(lambda tx: tx.insert("outbox", codec.event_row(event)))
 
 
 SqliteUnitOfWork.repositories = Repositories(
@@ -413,125 +408,3 @@ def _sequence(position: str) -> int:
     if not (position.isascii() and position.isdigit() and len(position) <= 18 and int(position) > 0):
         raise InvalidCursor(field="cursor")
     return int(position)
-
-
-# rows <-> values ------------------------------------------------------------------------
-def _get(rows: Rows, kind: type[T], key: Sequence[Any]) -> T | None:
-    """The one row of ``kind`` with ``key`` (see :data:`BY_KEY`), decoded; None when missing."""
-    sql, decode = BY_KEY[kind]
-    found = rows(sql, key)
-    return cast(T, decode(found[0])) if found else None
-
-
-def _account_row(account: Account) -> dict[str, Any]:
-    row = {"user_id": account.user_id, "account_id": account.account_id, "alias": account.alias}
-    return {**row, "currency": account.currency, "balance_minor": account.balance.minor}
-
-
-def _account(row: Row) -> Account:
-    return Account(row["account_id"], row["user_id"], row["alias"], Money(int(row["balance_minor"]), row["currency"]))
-
-
-def _beneficiary(row: Row) -> Beneficiary:
-    return Beneficiary(**dict(row))
-
-
-def _transfer_row(transfer: Transfer) -> dict[str, Any]:
-    return {**transfer.to_dict(), "created_at": utc_text(transfer.created_at)}
-
-
-def _transfer(row: Row) -> Transfer:
-    return Transfer.from_dict(dict(row))
-
-
-def _entry_row(e: LedgerEntry) -> dict[str, Any]:
-    row = {k: getattr(e, k) for k in ("entry_id", "user_id", "account_id", "transfer_id", "direction", "description")}
-    amounts = {
-        "amount_minor": e.amount.minor,
-        "currency": e.amount.currency,
-        "balance_after_minor": e.balance_after.minor,
-    }
-    return {**row, **amounts, "timestamp": utc_text(e.timestamp)}
-
-
-def _entry(row: Row) -> LedgerEntry:
-    _, entry_id, user_id, account_id, transfer_id, direction, amount, currency, description, at, after = row
-    return LedgerEntry(
-        entry_id=entry_id,
-        account_id=account_id,
-        user_id=user_id,
-        transfer_id=transfer_id,
-        direction="DEBIT" if direction == "DEBIT" else "CREDIT",
-        amount=Money(int(amount), currency),
-        description=description,
-        timestamp=datetime.fromisoformat(at),
-        balance_after=Money(int(after), currency),
-    )
-
-
-def _record_row(record: IdempotencyRecord) -> dict[str, Any]:
-    times = {k: utc_text(getattr(record, k)) for k in ("created_at", "expires_at")}
-    return {**asdict(record), **times, "result": json.dumps(record.result, separators=(",", ":"), ensure_ascii=False)}
-
-
-def _record(row: Row) -> IdempotencyRecord:
-    times = {k: datetime.fromisoformat(row[k]) for k in ("created_at", "expires_at")}
-    return IdempotencyRecord(**{**dict(row), **times, "result": json.loads(row["result"])})
-
-
-def _product_row(p: Product) -> dict[str, Any]:
-    row = {"product_id": p.product_id, "name": p.name, "category": p.category, "stock": p.stock, "reserved": p.reserved}
-    seller = {"seller_user_id": p.seller.user_id, "seller_account_id": p.seller.account_id}
-    return {**row, **seller, "price_minor": p.price.minor, "currency": p.price.currency}
-
-
-def _product(row: Row) -> Product:
-    price = Money(int(row["price_minor"]), row["currency"])
-    seller = AccountRef(row["seller_user_id"], row["seller_account_id"])
-    return Product(row["product_id"], row["name"], row["category"], price, row["stock"], row["reserved"], seller)
-
-
-def _order_row(order: Order) -> dict[str, Any]:
-    times = {"created_at": order.created_at, "updated_at": order.updated_at, "sweep_from": order.sweep_time}
-    return {**order.to_dict(), **{k: utc_text(v) for k, v in times.items()}}  # sweep_from always set: indexed
-
-
-def _order(row: Row) -> Order:
-    return Order.from_dict(dict(row))
-
-
-def _inbox_record(row: Row) -> InboxRecord:
-    at = row["processed_at"]
-    return InboxRecord(row["consumer"], row["event_id"], row["outcome"], at and datetime.fromisoformat(at))
-
-
-def _event_row(event: DomainEvent) -> dict[str, Any]:
-    payload = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
-    return {**asdict(event), "occurred_at": utc_text(event.occurred_at), "payload": payload}
-
-
-def _event(row: Row) -> DomainEvent:
-    data = {k: row[k] for k in ("event_id", "type", "correlation_id", "causation_id", "user_id")}
-    return DomainEvent(
-        **data, occurred_at=datetime.fromisoformat(row["occurred_at"]), payload=json.loads(row["payload"])
-    )
-
-
-def _outbox_record(row: Row) -> OutboxRecord:
-    return OutboxRecord(_event(row), row["published_at"] is not None)
-
-
-#: The one-row lookups by key: the repositories' reads, and what a failed condition saw.
-BY_KEY: dict[type, tuple[str, Callable[[Row], Any]]] = {
-    Account: ("SELECT * FROM accounts WHERE user_id = ? AND account_id = ?", _account),
-    Beneficiary: ("SELECT * FROM beneficiaries WHERE user_id = ? AND beneficiary_id = ?", _beneficiary),
-    Transfer: ("SELECT * FROM transfers WHERE user_id = ? AND transfer_id = ?", _transfer),
-    Money: (
-        "SELECT total_minor, currency FROM daily_totals WHERE user_id = ? AND day = ? AND currency = ?",
-        lambda r: Money(int(r[0]), r[1]),
-    ),
-    IdempotencyRecord: ("SELECT * FROM idempotency WHERE user_id = ? AND key = ?", _record),
-    Product: ("SELECT * FROM products WHERE product_id = ?", _product),
-    Order: ("SELECT * FROM orders WHERE user_id = ? AND order_id = ?", _order),
-    InboxRecord: ("SELECT * FROM inbox WHERE consumer = ? AND event_id = ?", _inbox_record),
-}
