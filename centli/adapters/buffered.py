@@ -10,19 +10,10 @@ from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from centli.domain.ledger import Transfer
+from centli.domain.rules import StockChange
+from centli.ports import repositories as ports
 from centli.ports.clock import Clock
 from centli.ports.faults import AFTER_COMMIT, BEFORE_COMMIT, FaultPoints
-from centli.ports.repositories import (
-    AccountRepository,
-    BeneficiaryRepository,
-    DailyLimitRepository,
-    IdempotencyRepository,
-    Inbox,
-    LedgerRepository,
-    OrderRepository,
-    Outbox,
-    ProductRepository,
-)
 
 W = TypeVar("W")
 U = TypeVar("U")
@@ -32,15 +23,15 @@ U = TypeVar("U")
 class Repositories(Generic[U]):
     """A store's nine repository classes, in the order of the fields, each made from its unit of work."""
 
-    accounts: Callable[[U], AccountRepository]
-    beneficiaries: Callable[[U], BeneficiaryRepository]
-    ledger: Callable[[U], LedgerRepository]
-    limits: Callable[[U], DailyLimitRepository]
-    idempotency: Callable[[U], IdempotencyRepository]
-    products: Callable[[U], ProductRepository]
-    orders: Callable[[U], OrderRepository]
-    inbox: Callable[[U], Inbox]
-    outbox: Callable[[U], Outbox]
+    accounts: Callable[[U], ports.AccountRepository]
+    beneficiaries: Callable[[U], ports.BeneficiaryRepository]
+    ledger: Callable[[U], ports.LedgerRepository]
+    limits: Callable[[U], ports.DailyLimitRepository]
+    idempotency: Callable[[U], ports.IdempotencyRepository]
+    products: Callable[[U], ports.ProductRepository]
+    orders: Callable[[U], ports.OrderRepository]
+    inbox: Callable[[U], ports.Inbox]
+    outbox: Callable[[U], ports.Outbox]
 
 
 class BufferedUnitOfWork(Generic[W]):
@@ -103,37 +94,53 @@ class BufferedUnitOfWork(Generic[W]):
         raise NotImplementedError
 
     @cached_property
-    def accounts(self) -> AccountRepository:
+    def accounts(self) -> ports.AccountRepository:
         return self.repositories.accounts(self)
 
     @cached_property
-    def beneficiaries(self) -> BeneficiaryRepository:
+    def beneficiaries(self) -> ports.BeneficiaryRepository:
         return self.repositories.beneficiaries(self)
 
     @cached_property
-    def ledger(self) -> LedgerRepository:
+    def ledger(self) -> ports.LedgerRepository:
         return self.repositories.ledger(self)
 
     @cached_property
-    def limits(self) -> DailyLimitRepository:
+    def limits(self) -> ports.DailyLimitRepository:
         return self.repositories.limits(self)
 
     @cached_property
-    def idempotency(self) -> IdempotencyRepository:
+    def idempotency(self) -> ports.IdempotencyRepository:
         return self.repositories.idempotency(self)
 
     @cached_property
-    def products(self) -> ProductRepository:
+    def products(self) -> ports.ProductRepository:
         return self.repositories.products(self)
 
     @cached_property
-    def orders(self) -> OrderRepository:
+    def orders(self) -> ports.OrderRepository:
         return self.repositories.orders(self)
 
     @cached_property
-    def inbox(self) -> Inbox:
+    def inbox(self) -> ports.Inbox:
         return self.repositories.inbox(self)
 
     @cached_property
-    def outbox(self) -> Outbox:
+    def outbox(self) -> ports.Outbox:
         return self.repositories.outbox(self)
+
+
+class StockChanges:
+    """A products repository's three stock changes, each one :meth:`_change` the store makes atomic."""
+
+    def _change(self, product_id: str, change: StockChange, quantity: int) -> None:
+        raise NotImplementedError
+
+    def reserve(self, product_id: str, quantity: int) -> None:
+        self._change(product_id, "reserve", quantity)
+
+    def release(self, product_id: str, quantity: int) -> None:
+        self._change(product_id, "release", quantity)
+
+    def commit_reserved(self, product_id: str, quantity: int) -> None:
+        self._change(product_id, "commit", quantity)

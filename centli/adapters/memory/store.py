@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from centli.adapters.buffered import BufferedUnitOfWork, Repositories
+from centli.adapters.buffered import BufferedUnitOfWork, Repositories, StockChanges
 from centli.adapters.system import SystemClock
 from centli.domain import rules
 from centli.domain.audit import AccountLedger, AuditSnapshot, InboxRecord, OutboxRecord
@@ -254,7 +254,7 @@ class _Idempotency(_Repo):
         return self._store.get("idempotency", (user_id, key))  # type: ignore[no-any-return]
 
 
-class _Products(_Repo):
+class _Products(_Repo, StockChanges):
     def get(self, product_id: str) -> Product | None:
         return self._store.get("products", (product_id,))  # type: ignore[no-any-return]
 
@@ -272,15 +272,6 @@ class _Products(_Repo):
             stage.put("products", (product_id,), rules.changed_stock(product, change, quantity))  # type: ignore[arg-type]
 
         self._uow.buffer(write)
-
-    def reserve(self, product_id: str, quantity: int) -> None:
-        self._change(product_id, "reserve", quantity)
-
-    def release(self, product_id: str, quantity: int) -> None:
-        self._change(product_id, "release", quantity)
-
-    def commit_reserved(self, product_id: str, quantity: int) -> None:
-        self._change(product_id, "commit", quantity)
 
 
 class _Orders(_Repo):

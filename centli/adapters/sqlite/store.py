@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from centli.adapters.buffered import BufferedUnitOfWork, Repositories
+from centli.adapters.buffered import BufferedUnitOfWork, Repositories, StockChanges
 from centli.adapters.sqlite import rows as codec
 from centli.adapters.sqlite.connections import BUSY_TIMEOUT, ConnectionPool
 from centli.adapters.sqlite.rows import Row, utc_text
@@ -309,7 +309,7 @@ class _Idempotency(_Repo):
         return self._get(IdempotencyRecord, user_id, key)
 
 
-class _Products(_Repo):
+class _Products(_Repo, StockChanges):
     def get(self, product_id: str) -> Product | None:
         return self._get(Product, product_id)
 
@@ -330,15 +330,6 @@ class _Products(_Repo):
                 raise rules.failed(rules.refuse_stock(tx.get(Product, (product_id,)), change, quantity))
 
         self._uow.buffer(write)
-
-    def reserve(self, product_id: str, quantity: int) -> None:
-        self._change(product_id, "reserve", quantity)
-
-    def release(self, product_id: str, quantity: int) -> None:
-        self._change(product_id, "release", quantity)
-
-    def commit_reserved(self, product_id: str, quantity: int) -> None:
-        self._change(product_id, "commit", quantity)
 
 
 class _Orders(_Repo):
