@@ -34,7 +34,7 @@ class Bank:
 
 
 def make_bank(backend: Backend, document: dict[str, Any] | None = None, policy: BankPolicy | None = None) -> Bank:
-    clock = ManualClock()
+    clock = backend.clock  # the store stamps commits with the application's clock
     app = bootstrap(backend.uow, clock, SequentialIds(), policy or BankPolicy(), CURSOR_SECRET, backend.outbox)
     backend.load(parse_bank_document(document or demo_bank(), clock.now()), None)
     return Bank(app, backend, clock)

@@ -245,7 +245,7 @@ class BankingService:
                     )
                 )
                 try:
-                    uow.commit()
+                    transfer = transfer.stamped(uow.commit())
                 except DuplicateIdempotencyKey as duplicate:
                     if PLANTED.replay_after_crash_commits_again and (cmd.user_id, key) in PLANTED.crashed_keys:
                         return Written(self._planted_commit_again(transfer, limits.daily_total), replayed=False)
@@ -269,8 +269,7 @@ class BankingService:
         with self._uow() as uow:
             uow.limits.add(again.user_id, self._policy.business_day(again.created_at), again.amount, daily_total)
             uow.ledger.post(again)
-            uow.commit()
-        return again
+            return again.stamped(uow.commit())
 
     def _source_currency(self, user_id: str, from_account: str) -> str:
         """The source account's currency: the policy's only one, else read from the account.

@@ -78,14 +78,26 @@ def head_key(ref: AccountRef) -> Item:
     return attrs(account_key=partition(ref), entry_key=HEAD_KEY)
 
 
-def entry_key(moment: datetime, entry_id: str, rank: int = 1) -> str:
+def entry_key(moment: datetime, entry_id: str, rank: str = "1") -> str:
     """``E#<utc stamp>#<rank>#<entry id>``: an opening (rank 0) sorts before anything stamped with it."""
     return f"E#{stamp(moment)}#{rank}#{entry_id}"
+
+
+def next_rank(key: str) -> str:
+    """The rank after an entry key's own, in string order: "1" < "2" < ... < "9" < "91" < ... < "991"."""
+    rank = key.split("#")[2]
+    return rank + "1" if rank.endswith("9") else rank[:-1] + str(int(rank[-1]) + 1)
 
 
 def key_time(key: str) -> datetime:
     """The instant an entry key (or a head's ``last_sk``) was stamped with."""
     return datetime.fromisoformat(key.split("#")[1])
+
+
+def account_item(a: Account) -> Item:
+    return attrs(
+        user_id=a.user_id, account_id=a.account_id, alias=a.alias, currency=a.currency, balance=a.balance.minor
+    )
 
 
 def account_from_item(item: Item) -> Account:

@@ -20,184 +20,122 @@ other refusal is named first and wins over a re-stamp.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from centli.adapters.dynamodb import codecs as c
-from centli.adapters.dynamodb.runner import RESEND, Reason, Resend, check, failed, put, seen, update
-from centli.domain.errors import (
-    AccountNotFound,
-    ConcurrencyConflict,
-    CurrencyMismatch,
-    DestinationNotFound,
-    InsufficientFunds,
-    InvalidCursor,
-)
-from centli.domain.ledger import (
-    OPENING_DESCRIPTION,
-    AccountRef,
-    DestinationIsBeneficiary,
-    Direction,
-    LedgerEntry,
-    NewAccount,
-    Transfer,
-    describe_entry,
-)
+from centli.adapters.dynamodb.runner import RESEND, Intent, Later, Reason, Resend, check, failed, put, saw, update
+from centli.domain import rules
+from centli.domain.errors import AccountNotFound, InvalidCursor
+from centli.domain.ledger import AccountRef, LedgerEntry, NewAccount, Transfer, commit_stamp
 from centli.ports.repositories import Page
 
 if TYPE_CHECKING:
     from centli.adapters.dynamodb.schema import TableNames
     from centli.adapters.dynamodb.store import DynamoUnitOfWork
 
-#: Times one commit is stamped again after a later entry committed first.
-RESTAMP_ATTEMPTS = 5
-_TICK = timedelta(microseconds=1)
+#: Times one commit is stamped again after later entries committed first.
+RESTAMP_ATTEMPTS = 8
 
 
 def opening_items(t: TableNames, account: NewAccount) -> list[tuple[str, c.Item]]:
     """An account's row, its ledger head and its opening entry (keyed before anything stamped later)."""
-    balance = account.opening_balance
-    entry = LedgerEntry(
-        entry_id=account.opening_entry_id,
-        account_id=account.account_id,
-        user_id=account.user_id,
-        transfer_id=account.opening_entry_id,
-        direction="CREDIT",
-        amount=balance,
-        description=OPENING_DESCRIPTION,
-        timestamp=account.opened_at,
-        balance_after=balance,
-    )
-    money = c.attrs(currency=balance.currency, balance=balance.minor)
-    row = {**c.attrs(user_id=account.user_id, account_id=account.account_id, alias=account.alias), **money}
+    entry = account.opening_entry()
     # The head's last_sk says "opened at": every later entry is stamped no earlier.
-    last = c.attrs(last_sk=c.entry_key(account.opened_at, entry.entry_id, rank=0))
+    last = c.attrs(last_sk=c.entry_key(account.opened_at, entry.entry_id, rank="0"))
+    money = c.attrs(currency=account.opening_balance.currency, balance=account.opening_balance.minor)
     head = {**c.head_key(AccountRef(account.user_id, account.account_id)), **money, **last}
-    opening = c.entry_item(entry, c.entry_key(c.OPENING_KEY_TIME, entry.entry_id, rank=0))
-    return [(t.accounts, row), (t.transactions, head), (t.transactions, opening)]
+    opening = c.entry_item(entry, c.entry_key(c.OPENING_KEY_TIME, entry.entry_id, rank="0"))
+    return [(t.accounts, c.account_item(account.account)), (t.transactions, head), (t.transactions, opening)]
 
 
 class Posting:
     """One transfer's transaction items, in this order: the accounts (the source's funds, the target's
     currency), their ledger heads, the entries, the transfer record, and (to resolve a destination id)
-    a check that the customer has no beneficiary of that id. Rewritten in place when stamped again."""
+    a check that the customer has no beneficiary of that id. ``stamp`` rewrites those that carry the
+    commit's stamp."""
 
     def __init__(self, t: TableNames, transfer: Transfer, resolve_destination: bool) -> None:
         self.t, self.transfer, self.restamps = t, transfer, 0
-        self.source = AccountRef(transfer.user_id, transfer.from_account_id)
-        self.refs = list(dict.fromkeys((self.source, transfer.to)))  # one when both sides are one account
+        self.refs = list(dict.fromkeys((transfer.source, transfer.to)))  # one when both sides are one account
+        self.seen_last: dict[AccountRef, str] = {}  # a head's last_sk, as a cancellation returned it
         self.accounts = self._account_items()
         key = c.attrs(user_id=transfer.to.user_id, beneficiary_id=transfer.to.account_id)
         self.guard = [check(t.beneficiaries, key, "attribute_not_exists(user_id)")] if resolve_destination else []
-        self.items: list[c.Item] = []
+        self.intent = Intent([], self.explain, self.stamp)
         self.stamp(transfer.created_at)
 
     def _account_items(self) -> list[c.Item]:
         values = c.values(a=self.transfer.amount.minor, c=self.transfer.amount.currency)
-        funded = "attribute_exists(user_id) AND currency = :c AND balance >= :a"
-        source, target = (c.attrs(user_id=r.user_id, account_id=r.account_id) for r in (self.source, self.transfer.to))
+        known = "attribute_exists(user_id) AND currency = :c"
+        funded = f"{known} AND balance >= :a"
+        source, target = (
+            c.attrs(user_id=r.user_id, account_id=r.account_id) for r in (self.transfer.source, self.transfer.to)
+        )
         if len(self.refs) == 1:  # one item cannot be touched twice in a transaction: the net change is zero
             return [check(self.t.accounts, source, funded, values)]
-        return [
-            update(self.t.accounts, source, "SET balance = balance - :a", funded, values),
-            update(
-                self.t.accounts,
-                target,
-                "SET balance = balance + :a",
-                "attribute_exists(user_id) AND currency = :c",
-                values,
-            ),
-        ]
+        debit = update(self.t.accounts, source, "SET balance = balance - :a", funded, values)
+        return [debit, update(self.t.accounts, target, "SET balance = balance + :a", known, values)]
 
-    def _entries(self) -> list[LedgerEntry]:
-        transfer, amount = self.transfer, self.transfer.amount
-        sides: list[tuple[str, AccountRef, Direction]] = [
-            (transfer.debit_entry_id, self.source, "DEBIT"),
-            (transfer.credit_entry_id, transfer.to, "CREDIT"),
-        ]
-        return [
-            LedgerEntry(
-                entry_id,
-                ref.account_id,
-                ref.user_id,
-                transfer.transfer_id,
-                direction,
-                amount,
-                describe_entry(transfer, direction),
-                transfer.created_at,
-                amount,  # balance_after: computed when read
-            )
-            for entry_id, ref, direction in sides
-        ]
+    def _key(self, ref: AccountRef, at: datetime, entry_id: str) -> str:
+        """An entry's key: stamped ``at``, ranked after the head's last key when that has the same stamp."""
+        last = self.seen_last.get(ref)
+        return c.entry_key(at, entry_id, c.next_rank(last) if last and c.key_time(last) == at else "1")
 
-    def stamp(self, moment: datetime) -> None:
+    def stamp(self, at: datetime, _: Sequence[Transfer] = ()) -> None:
         """(Re)write what carries the stamp: the heads' last keys, the entries and the transfer record."""
-        self.transfer = replace(self.transfer, created_at=moment)
-        entries, amount = self._entries(), self.transfer.amount.minor
-        delta = {self.source: -amount, self.transfer.to: amount} if len(self.refs) == 2 else {self.source: 0}
-        # A head's last_sk only grows (a condition): its partition's key order is the commit order.
-        later = "attribute_not_exists(last_sk) OR last_sk < :sk"
-        keys = {e.entry_id: c.entry_key(moment, e.entry_id) for e in entries}
+        self.transfer = self.transfer.stamped(at)
+        amount = self.transfer.amount
+        entries = self.transfer.entries(amount, amount)  # balance_after is not stored: history computes it
+        owners = [AccountRef(e.user_id, e.account_id) for e in entries]
+        keyed = [(ref, e, self._key(ref, at, e.entry_id)) for ref, e in zip(owners, entries, strict=True)]
+        delta = {self.transfer.source: -amount.minor, self.transfer.to: amount.minor} if len(self.refs) == 2 else {}
+        # A head's last_sk only grows (its condition): the partition's key order is the commit order.
         heads = [
             update(
                 self.t.transactions,
                 c.head_key(ref),
                 "SET last_sk = :sk ADD balance :d",
-                later,
-                c.values(d=delta[ref], sk=max(keys[e.entry_id] for e in entries if _of(e) == ref)),
+                "attribute_not_exists(last_sk) OR last_sk < :sk",
+                c.values(d=delta.get(ref, 0), sk=max(key for owner, _, key in keyed if owner == ref)),
             )
             for ref in self.refs
         ]
         puts = [
-            put(self.t.transactions, c.entry_item(e, keys[e.entry_id]), "attribute_not_exists(entry_key)")
-            for e in entries
+            put(self.t.transactions, c.entry_item(e, key), "attribute_not_exists(entry_key)") for _, e, key in keyed
         ]
         record = put(self.t.transfers, c.transfer_item(self.transfer), "attribute_not_exists(transfer_id)")
-        self.items[:] = [*self.accounts, *heads, *puts, record, *self.guard]
+        self.intent.items[:] = [*self.accounts, *heads, *puts, record, *self.guard]
 
-    def explain(self, reasons: list[Reason]) -> Exception | Resend | None:
-        count = len(self.accounts)
-        src, tgt = reasons[0], reasons[count - 1]
-        saved = reasons[-1] if self.guard else None
+    def explain(self, reasons: list[Reason]) -> Exception | Resend | Later | None:
+        count, saved = len(self.accounts), reasons[-1] if self.guard else None
         own = reasons[:-1] if self.guard else reasons
         heads, writes = own[count : count + len(self.refs)], own[count + len(self.refs) :]
-        if failed(src) and seen(src) is None:
-            return AccountNotFound(field="from_account_id")
-        if failed(tgt) and seen(tgt) is None:
-            if saved is None:
-                return AccountNotFound(field="to_account_id")
-            stored = seen(saved)
-            if failed(saved) and stored is not None:
-                return DestinationIsBeneficiary(c.beneficiary_from_item(stored))
-            return DestinationNotFound(field="destination_id")
-        if saved is not None and failed(saved) and not any(failed(r) for r in own):
-            # Both an own account and a beneficiary have this id (data loaded before loading refused
-            # that): own accounts come first, so send the posting again without the check.
+        source, target = saw(own[0], c.account_from_item), saw(own[count - 1], c.account_from_item)
+        beneficiary = saw(saved, c.beneficiary_from_item) if saved else None
+        refused = rules.refuse_transfer(
+            self.transfer, source, target, saved=beneficiary, resolve_destination=bool(saved)
+        )
+        for written in writes:
+            refused = refused or rules.refuse_new(saw(written, dict) if failed(written) else None, "transfer")
+        if refused is not None:
+            return refused
+        if saved is not None and failed(saved) and not any(map(failed, own)):
+            # An own account and a beneficiary have this id (data loaded before loading refused that):
+            # own accounts come first, so the posting is sent again without the check.
             self.guard = []
-            self.items.pop()
+            self.intent.items.pop()
             return RESEND
-        src_old = seen(src)
-        if (failed(src) and src_old is not None and c.text(src_old, "currency") != self.transfer.amount.currency) or (
-            failed(tgt) and tgt is not src
-        ):
-            return CurrencyMismatch()
-        if failed(src):
-            return InsufficientFunds()
-        if any(failed(r) for r in writes):
-            return ConcurrencyConflict("That transfer already exists.")
-        late = [seen(r) for r in heads if failed(r)]
-        if late and all(old and "last_sk" in old for old in late) and self.restamps < RESTAMP_ATTEMPTS:
+        olds = {ref: r.get("Item", {}) for ref, r in zip(self.refs, heads, strict=True) if failed(r)}
+        late = {ref: c.text(old, "last_sk") for ref, old in olds.items() if "last_sk" in old}
+        if late and len(late) == len(olds) and self.restamps < RESTAMP_ATTEMPTS:
+            # Later entries committed first (a clock running ahead, a slow commit): stamp the commit again,
+            # no earlier than them (rules: commit_stamp), and rank its keys after theirs.
             self.restamps += 1
-            self.stamp(
-                max(self.transfer.created_at, *(c.key_time(c.text(old, "last_sk")) + _TICK for old in late if old))
-            )
-            return RESEND
-        return ConcurrencyConflict()
-
-
-def _of(entry: LedgerEntry) -> AccountRef:
-    return AccountRef(entry.user_id, entry.account_id)
+            self.seen_last.update(late)
+            return Later(commit_stamp(self.transfer.created_at, *map(c.key_time, late.values())))
+        return rules.failed(None)
 
 
 class Ledger:
@@ -205,8 +143,7 @@ class Ledger:
         self._uow, self._t = uow, uow.tables
 
     def post(self, transfer: Transfer, *, resolve_destination: bool = False) -> None:
-        posting = Posting(self._t, transfer, resolve_destination)
-        self._uow.buffer_items(posting.items, posting.explain)
+        self._uow.buffer(Posting(self._t, transfer, resolve_destination).intent, posts=transfer)
 
     def get_transfer(self, user_id: str, transfer_id: str) -> Transfer | None:
         item = self._uow.store.get_item(self._t.transfers, c.attrs(user_id=user_id, transfer_id=transfer_id))

@@ -6,23 +6,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from centli.adapters.buffered import StockChanges
 from centli.adapters.dynamodb import codecs as c
 from centli.adapters.dynamodb.ledger import opening_items
-from centli.adapters.dynamodb.runner import Reason, check, conflict, no_op, put, seen, update
+from centli.adapters.dynamodb.runner import Intent, Reason, check, failed, no_op, put, saw, update
 from centli.adapters.dynamodb.schema import ORDER_PENDING_SHARDS, OUTBOX_PENDING_SHARDS, PENDING_ORDERS_INDEX
+from centli.domain import rules
 from centli.domain.catalog import Product, fold
-from centli.domain.errors import (
-    AccountNotFound,
-    ConcurrencyConflict,
-    CurrencyMismatch,
-    InsufficientFunds,
-    LimitExceeded,
-    OutOfStock,
-    ProductNotFound,
-)
-from centli.domain.events import PROCESSED, DomainEvent, EventAlreadyProcessed
-from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord
-from centli.domain.ledger import Account, AccountRef, Beneficiary, NewAccount
+from centli.domain.events import PROCESSED, DomainEvent
+from centli.domain.idempotency import IdempotencyRecord
+from centli.domain.ledger import Account, AccountRef, Beneficiary, NewAccount, Transfer
 from centli.domain.money import Money
 from centli.domain.orders import Order
 from centli.domain.settlement import bucket
@@ -34,7 +27,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 OUTBOX_RETENTION = timedelta(days=7)
 LIMIT_COUNTER_RETENTION = timedelta(days=3)
-NOT_HELD = "The reservation is no longer held."
+#: Each stock change: its update, and the condition that keeps it within the stock (see rules.refuse_stock).
+STOCK_CHANGES: dict[rules.StockChange, tuple[str, str]] = {
+    "reserve": ("SET reserved = reserved + :q, available = available - :q", "available >= :q"),
+    "release": ("SET reserved = reserved - :q, available = available + :q", "reserved >= :q"),
+    "commit": ("SET reserved = reserved - :q, stock = stock - :q", "reserved >= :q AND stock >= :q"),
+}
 
 
 class Repo:
@@ -47,7 +45,7 @@ class Repo:
 
     def _query(self, table: str, condition: str, limit: int | None = None, **values: str) -> list[c.Item]:
         """One consistent Query on the base table, newest first with a ``limit``, else followed to its end."""
-        params: dict[str, Any] = dict(KeyConditionExpression=condition, ExpressionAttributeValues=c.values(**values))
+        params: dict[str, Any] = {"KeyConditionExpression": condition, "ExpressionAttributeValues": c.values(**values)}
         if limit is None:
             return self._store.all_items("query", TableName=table, ConsistentRead=True, **params)
         params.update(ScanIndexForward=False, Limit=limit)
@@ -73,15 +71,11 @@ class Accounts(Repo):
         self._uow.buffer_items(new, no_op)
 
     def require(self, user_id: str, account_id: str, minimum: Money) -> None:
-        def explain(reasons: list[Reason]) -> Exception | None:
-            old = seen(reasons[0])
-            if old is None:
-                return AccountNotFound(field="account_id")
-            return CurrencyMismatch() if c.text(old, "currency") != minimum.currency else InsufficientFunds()
-
         key, values = c.attrs(user_id=user_id, account_id=account_id), c.values(c=minimum.currency, m=minimum.minor)
         funded = check(self._t.accounts, key, "attribute_exists(user_id) AND currency = :c AND balance >= :m", values)
-        self._uow.buffer_items([funded], explain)
+        self._uow.buffer_items(
+            [funded], lambda r: rules.failed(rules.refuse_funds(saw(r[0], c.account_from_item), minimum))
+        )
 
 
 class Beneficiaries(Repo):
@@ -92,8 +86,7 @@ class Beneficiaries(Repo):
         return self._get(self._t.beneficiaries, c.beneficiary_from_item, user_id=user_id, beneficiary_id=beneficiary_id)
 
     def add(self, beneficiary: Beneficiary) -> None:
-        # Unconditional: a cancellation reason on it can only mean that another write got there first.
-        self._uow.buffer_items([put(self._t.beneficiaries, c.beneficiary_item(beneficiary))], conflict)
+        self._uow.buffer_items([put(self._t.beneficiaries, c.beneficiary_item(beneficiary))], no_op)  # unconditional
 
 
 class DailyLimits(Repo):
@@ -105,7 +98,14 @@ class DailyLimits(Repo):
         values = c.values(a=amount.minor, h=headroom, ttl=c.epoch(expires))
         key = c.attrs(user_id=user_id, day_currency=f"{day}#{amount.currency}")
         add = update(self._t.daily_limits, key, "SET #ttl = :ttl ADD #t :a", condition, values, t="total", ttl="ttl")
-        self._uow.buffer_items([add], lambda _: LimitExceeded(f"This goes over the daily transfer limit of {limit}."))
+
+        def explain(reasons: list[Reason]) -> Exception:
+            total = saw(
+                reasons[0], lambda item: Money(c.number(item, "total"), amount.currency) if "total" in item else None
+            )
+            return rules.failed(rules.refuse_daily_total(total, amount, limit))
+
+        self._uow.buffer_items([add], explain)
 
     def total(self, user_id: str, day: str, currency: str) -> Money:
         key = c.attrs(user_id=user_id, day_currency=f"{day}#{currency}")
@@ -115,26 +115,28 @@ class DailyLimits(Repo):
 
 class Idempotency(Repo):
     def claim(self, record: IdempotencyRecord) -> None:
-        def explain(reasons: list[Reason]) -> Exception | None:
-            old = seen(reasons[0])
-            if old is None:  # the stored record was not returned: read it (consistent) instead
-                old = self._store.get_item(
-                    self._t.idempotency, c.attrs(user_id=record.user_id, idempotency_key=record.key)
-                )
-                if old is None:
-                    return ConcurrencyConflict()
-            return DuplicateIdempotencyKey(c.record_from_item(old))
+        key = c.attrs(user_id=record.user_id, idempotency_key=record.key)
 
+        def explain(reasons: list[Reason]) -> Exception:
+            existing = saw(reasons[0], c.record_from_item)
+            if existing is None:  # the stored record was not returned: read it (consistent) instead
+                existing = self._get(self._t.idempotency, c.record_from_item, **{k: v["S"] for k, v in key.items()})
+            return rules.failed(rules.refuse_claim(existing, record))
+
+        def stamp(at: datetime, posted: Sequence[Transfer]) -> None:
+            item.update(c.attrs(result=c.dumps(rules.answer_at(record, posted, at).result)))
+
+        item = c.record_item(record)
         # Expiry is checked here, with the record's own time as now: TTL deletes late.
         condition = "attribute_not_exists(user_id) OR expires_at <= :now"
-        claim = put(self._t.idempotency, c.record_item(record), condition, c.values(now=record.created_at))
-        self._uow.buffer_items([claim], explain, first=True)
+        claim = put(self._t.idempotency, item, condition, c.values(now=record.created_at))
+        self._uow.buffer(Intent([claim], explain, stamp), first=True)
 
     def get(self, user_id: str, key: str) -> IdempotencyRecord | None:
         return self._get(self._t.idempotency, c.record_from_item, user_id=user_id, idempotency_key=key)
 
 
-class Products(Repo):
+class Products(Repo, StockChanges):
     def get(self, product_id: str) -> Product | None:
         return self._get(self._t.products, c.product_from_item, product_id=product_id)
 
@@ -159,24 +161,13 @@ class Products(Repo):
         new = put(self._t.products, c.product_item(product), "attribute_not_exists(product_id)")
         self._uow.buffer_items([new], no_op)
 
-    def _change(self, product_id: str, expression: str, condition: str, quantity: int, error: Exception) -> None:
-        def explain(reasons: list[Reason]) -> Exception | None:
-            return ProductNotFound(field="product_id") if seen(reasons[0]) is None else error
-
+    def _change(self, product_id: str, change: rules.StockChange, quantity: int) -> None:
+        expression, condition = STOCK_CHANGES[change]
         key, condition = c.attrs(product_id=product_id), f"attribute_exists(product_id) AND {condition}"
-        self._uow.buffer_items([update(self._t.products, key, expression, condition, c.values(q=quantity))], explain)
-
-    def reserve(self, product_id: str, quantity: int) -> None:
-        change = "SET reserved = reserved + :q, available = available - :q"
-        self._change(product_id, change, "available >= :q", quantity, OutOfStock())
-
-    def release(self, product_id: str, quantity: int) -> None:
-        change = "SET reserved = reserved - :q, available = available + :q"
-        self._change(product_id, change, "reserved >= :q", quantity, ConcurrencyConflict(NOT_HELD))
-
-    def commit_reserved(self, product_id: str, quantity: int) -> None:
-        change = "SET reserved = reserved - :q, stock = stock - :q"
-        self._change(product_id, change, "reserved >= :q AND stock >= :q", quantity, ConcurrencyConflict(NOT_HELD))
+        stock = update(self._t.products, key, expression, condition, c.values(q=quantity))
+        self._uow.buffer_items(
+            [stock], lambda r: rules.failed(rules.refuse_stock(saw(r[0], c.product_from_item), change, quantity))
+        )
 
 
 class Orders(Repo):
@@ -210,13 +201,11 @@ class Orders(Repo):
 
     def add(self, order: Order) -> None:
         new = put(self._t.orders, c.order_item(order), "attribute_not_exists(user_id)")
-        self._uow.buffer_items([new], lambda _: ConcurrencyConflict("That order already exists."))
+        self._uow.buffer_items([new], lambda r: rules.failed(rules.refuse_new(saw(r[0], c.order_from_item), "order")))
 
     def update(self, order: Order) -> None:
-        # A failed version check can only mean that another write changed the order first.
-        self._uow.buffer_items(
-            [put(self._t.orders, c.order_item(order), "#v = :v", c.values(v=order.version - 1), v="version")], conflict
-        )
+        new = put(self._t.orders, c.order_item(order), "#v = :v", c.values(v=order.version - 1), v="version")
+        self._uow.buffer_items([new], lambda r: rules.failed(rules.refuse_version(saw(r[0], c.order_from_item), order)))
 
 
 class Inbox(Repo):
@@ -225,7 +214,8 @@ class Inbox(Repo):
     ) -> None:
         item = c.attrs(consumer=consumer, event_id=event_id, outcome=outcome, processed_at=at or datetime.now(UTC))
         mark = put(self._t.processed, item, "attribute_not_exists(consumer)")
-        self._uow.buffer_items([mark], lambda _: EventAlreadyProcessed(consumer, event_id), first=True)
+        explain = lambda r: rules.failed(rules.refuse_processed(failed(r[0]), consumer, event_id))  # noqa: E731
+        self._uow.buffer_items([mark], explain, first=True)
 
 
 class Outbox(Repo):

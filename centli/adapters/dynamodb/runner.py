@@ -3,12 +3,13 @@
 A unit of work hands the runner *intents*: a few transaction items with their
 conditions, and a function that explains their failed conditions from what
 each one saw (``ReturnValuesOnConditionCheckFailure=ALL_OLD``: the stored item,
-or none). ``CancellationReasons`` are matched to intents by item index, in
-buffer order (idempotency and inbox claims first, so they win over every
-other failing guard). An intent answers with the error to raise, ``None``
-("a no-op when my item exists: drop me") or ``RESEND`` ("I rewrote my items"),
-and the rest are sent again. ``TransactionConflict`` is retried with jittered
-backoff, then becomes a 409 ConcurrencyConflict.
+or none), through the domain's rules. ``CancellationReasons`` are matched to
+intents by item index, in buffer order (idempotency and inbox claims first, so
+they win over every other failing guard). An intent answers with the error to
+raise; ``None`` ("a no-op when my item exists: drop me"); ``RESEND`` ("I
+rewrote my items"); or ``Later(at)`` ("a head holds a later entry: stamp the
+commit ``at``"), and the rest are sent again. ``TransactionConflict`` is
+retried with jittered backoff, then becomes a 409 ConcurrencyConflict.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
@@ -25,16 +27,20 @@ from centli.adapters.aws_clients import make_client
 from centli.adapters.dynamodb.codecs import Item
 from centli.adapters.resilience import CircuitBreaker, retry_with_jitter
 from centli.domain.errors import ConcurrencyConflict, DependencyUnavailable
+from centli.domain.ledger import Transfer
+from centli.domain.rules import HELD, Seen
 from centli.ports.faults import FaultPoints, NoFaults
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
 
+T = TypeVar("T")
 Reason = dict[str, Any]
 #: Errors that mean the dependency, not the request, is in trouble.
 _DEPENDENCY_ERRORS = frozenset(
-    ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable", "ResourceNotFoundException"]
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 )
+_DEPENDENCY_ERRORS |= {"InternalServerError", "ServiceUnavailable", "ResourceNotFoundException"}
 _THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 #: Attempts per commit (the first included) while other transactions hold its items.
 CONFLICT_ATTEMPTS = 4
@@ -46,60 +52,67 @@ class Resend:
     """An intent's answer to a cancellation: "I rewrote my items; send the transaction again"."""
 
 
+@dataclass(frozen=True)
+class Later:
+    """An intent's answer to a cancellation: "stamp the whole commit ``at`` and send it again"."""
+
+    at: datetime
+
+
 RESEND = Resend()
-#: Explains its items' cancellation reasons: an error to raise, None for "a no-op; drop me", or RESEND.
-Explain = Callable[[list[Reason]], Exception | Resend | None]
+Explain = Callable[[list[Reason]], Exception | Resend | Later | None]
+#: Rewrites an intent's items that carry the commit's stamp, given the transfers the commit posts.
+Stamp = Callable[[datetime, Sequence[Transfer]], None]
 
 
 @dataclass(eq=False)
 class Intent:
     items: list[Item]
     explain: Explain
+    stamp: Stamp | None = None
 
 
-def _item(kind: str, table: str, condition: str | None, values: Item | None, **fields: Any) -> Item:
-    """One transaction item; a failed condition returns the stored item (ALL_OLD), so the store can tell
+def _item(
+    kind: str, table: str, condition: str | None, values: Item | None, names: dict[str, str], **body: Any
+) -> Item:
+    """One transaction item; a failed condition returns the stored item (ALL_OLD), so the store can hand
     the domain what the condition saw without another read."""
-    body: Item = {"TableName": table, **fields}
     if condition is not None:
         body.update(ConditionExpression=condition, ReturnValuesOnConditionCheckFailure="ALL_OLD")
     if values:
         body["ExpressionAttributeValues"] = values
-    return {kind: body}
+    if names:  # ``pk="user_id"`` stands for ``#pk``
+        body["ExpressionAttributeNames"] = {f"#{k}": v for k, v in names.items()}
+    return {kind: {"TableName": table, **body}}
 
 
 def put(table: str, item: Item, condition: str | None = None, values: Item | None = None, **names: str) -> Item:
-    """A Put (``names``: ExpressionAttributeNames, as ``pk="user_id"`` for ``#pk``)."""
-    extra = {"ExpressionAttributeNames": {f"#{k}": v for k, v in names.items()}} if names else {}
-    return _item("Put", table, condition, values, Item=item, **extra)
+    return _item("Put", table, condition, values, names, Item=item)
 
 
-def update(table: str, key: Item, expression: str, condition: str | None, values: Item, **names: str) -> Item:
-    extra = {"ExpressionAttributeNames": {f"#{k}": v for k, v in names.items()}} if names else {}
-    return _item("Update", table, condition, values, Key=key, UpdateExpression=expression, **extra)
+def update(table: str, key: Item, expression: str, condition: str, values: Item, **names: str) -> Item:
+    return _item("Update", table, condition, values, names, Key=key, UpdateExpression=expression)
 
 
 def check(table: str, key: Item, condition: str, values: Item | None = None) -> Item:
-    return _item("ConditionCheck", table, condition, values, Key=key)
+    return _item("ConditionCheck", table, condition, values, {}, Key=key)
 
 
 def failed(reason: Reason) -> bool:
     return reason.get("Code") == "ConditionalCheckFailed"
 
 
-def seen(reason: Reason) -> Item | None:
-    """The stored item a failed condition saw (ALL_OLD), or None when it was missing."""
+def saw(reason: Reason, decode: Callable[[Item], T]) -> Seen[T]:
+    """What an item's condition saw, for the domain's rules: HELD when it held (DynamoDB then returns
+    nothing), else the stored item decoded (ALL_OLD), or None when it was missing."""
+    if not failed(reason):
+        return HELD
     old: Item | None = reason.get("Item")
-    return old
-
-
-def conflict(_: list[Reason]) -> Exception:
-    """The explanation of a guard whose failure can only mean that someone else wrote first."""
-    return ConcurrencyConflict()
+    return None if old is None else decode(old)
 
 
 def no_op(_: list[Reason]) -> None:
-    """The explanation of a write that is skipped when its item already exists."""
+    """Nothing to explain: a write skipped when its item exists already (or one with no condition)."""
     return None
 
 
@@ -133,6 +146,11 @@ def make_dynamodb_client(endpoint_url: str | None = None) -> DynamoDBClient:
     """A DynamoDB client: standard retries, short timeouts, a region only by default for a local endpoint."""
     client: DynamoDBClient = make_client("dynamodb", endpoint_url)
     return client
+
+
+def key_text(key: Item) -> str:
+    """A key as hashable text (its attributes in name order)."""
+    return json.dumps(key, sort_keys=True)
 
 
 class Runner:
@@ -172,19 +190,23 @@ class Runner:
     def all_items(self, operation: str, **params: Any) -> list[Item]:
         return [item for page in self.pages(operation, **params) for item in page]
 
-    def until_processed(self, operation: str, request: dict[str, Any], on_response: Callable[[Any], Any]) -> None:
-        """A batch request resent (jittered backoff) with what it left unprocessed, until nothing is left."""
+    def until_processed(self, operation: str, request: dict[str, Any], rest: Callable[[Any], Any]) -> None:
+        """A batch request, resent with what ``rest`` says it left unprocessed (jittered backoff) until none is."""
         left = {"RequestItems": request}
 
         def send() -> None:
-            response = self.call(operation, **left)
-            left["RequestItems"] = on_response(response)
+            left["RequestItems"] = rest(self.call(operation, **left))
             if left["RequestItems"]:
                 raise _Unprocessed()
 
-        unprocessed = lambda e: isinstance(e, _Unprocessed)  # noqa: E731
         try:
-            retry_with_jitter(send, should_retry=unprocessed, attempts=BATCH_ATTEMPTS, max_delay=2.0, sleep=self.sleep)
+            retry_with_jitter(
+                send,
+                should_retry=lambda e: isinstance(e, _Unprocessed),
+                attempts=BATCH_ATTEMPTS,
+                max_delay=2.0,
+                sleep=self.sleep,
+            )
         except _Unprocessed:
             raise DependencyUnavailable() from None
 
@@ -192,25 +214,30 @@ class Runner:
         """The stored items under ``keys`` (consistent BatchGetItem, 100 keys a request), by (table, key text)."""
         found: dict[tuple[str, str], Item] = {}
         unique = list({(table, key_text(key)): (table, key) for table, key in keys}.values())
+        names = {table: sorted(key) for table, key in unique}
 
         def collect(response: dict[str, Any]) -> Any:
             for table, items in response.get("Responses", {}).items():
-                names = key_names[table]
-                found.update(((table, key_text({k: item[k] for k in names})), item) for item in items)
+                found.update(((table, key_text({k: item[k] for k in names[table]})), item) for item in items)
             return response.get("UnprocessedKeys")
 
         for start in range(0, len(unique), BATCH_GET_SIZE):
             request: dict[str, Any] = {}
-            key_names: dict[str, list[str]] = {}
             for table, key in unique[start : start + BATCH_GET_SIZE]:
                 request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
-                key_names[table] = sorted(key)
             self.until_processed("batch_get_item", request, collect)
         return found
 
-    # the atomic commit ---------------------------------------------------------------
-    def transact(self, intents: Sequence[Intent]) -> None:
+    def transact(self, intents: Sequence[Intent], at: datetime, posted: Sequence[Transfer] = ()) -> datetime:
+        """Send every intent's items in one TransactWriteItems stamped ``at``; the stamp it committed with."""
         live = list(intents)
+
+        def stamp(moment: datetime) -> None:
+            nonlocal at
+            at = moment
+            for intent in live:
+                if intent.stamp is not None:
+                    intent.stamp(at, posted)
 
         def attempt() -> None:
             nonlocal live
@@ -222,40 +249,36 @@ class Runner:
                     if _error_code(error) != "TransactionCanceledException":
                         raise
                     reasons: list[Reason] = list(error.response.get("CancellationReasons", []))  # type: ignore[arg-type]
-                    live = _explain(live, reasons, error)
+                    live, later = _explain(live, reasons, error)
+                    if later is not None:
+                        stamp(later)
 
-        retry_with_jitter(
-            attempt,
-            should_retry=lambda e: isinstance(e, _TransactionConflict),
-            attempts=self.conflict_attempts,
-            sleep=self.sleep,
-        )
+        stamp(at)
+        conflicted = lambda e: isinstance(e, _TransactionConflict)  # noqa: E731
+        retry_with_jitter(attempt, should_retry=conflicted, attempts=self.conflict_attempts, sleep=self.sleep)
+        return at
 
 
-def _explain(intents: list[Intent], reasons: list[Reason], error: ClientError) -> list[Intent]:
-    """Raise the domain error the first failing intent names, or return the intents left to resend."""
-    start = 0
-    left: list[Intent] = []
-    resend = False
+def _explain(intents: list[Intent], reasons: list[Reason], error: ClientError) -> tuple[list[Intent], datetime | None]:
+    """Raise the domain error the first failing intent names, or return the intents left to resend (and
+    the later stamp one asked for)."""
+    start, left, resend, later = 0, [], False, None
     for intent in intents:
         own = reasons[start : start + len(intent.items)]
         start += len(intent.items)
         named = intent.explain(own) if any(failed(r) for r in own) else intent
         if isinstance(named, Exception):
             raise named
+        if isinstance(named, Later):
+            later = named.at if later is None else max(later, named.at)
         resend = resend or named is not intent
         if named is not None:
             left.append(intent)
     if resend:
-        return left
+        return left, later
     codes = {str(r.get("Code")) for r in reasons} - {"None"}
     if "TransactionConflict" in codes:
         raise _TransactionConflict()
     if codes & _THROTTLED:
         raise DependencyUnavailable() from error
     raise error  # a validation error inside the transaction: a bug, not a customer's problem
-
-
-def key_text(key: Item) -> str:
-    """A key as hashable text (its attributes in name order)."""
-    return json.dumps(key, sort_keys=True)

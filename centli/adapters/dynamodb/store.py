@@ -14,11 +14,12 @@ GSIs (eventually consistent, which both tolerate).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from centli.adapters.buffered import BufferedUnitOfWork
+from centli.adapters.buffered import BufferedUnitOfWork, Repositories
 from centli.adapters.dynamodb import codecs as c
 from centli.adapters.dynamodb.ledger import Ledger
 from centli.adapters.dynamodb.repositories import (
@@ -34,8 +35,10 @@ from centli.adapters.dynamodb.repositories import (
 from centli.adapters.dynamodb.runner import Explain, Intent, Runner, condition_failed
 from centli.adapters.dynamodb.schema import PENDING_OUTBOX_INDEX, TableNames
 from centli.adapters.resilience import CircuitBreaker
+from centli.adapters.system import SystemClock
 from centli.domain.events import DomainEvent
-from centli.domain.ledger import AccountRef
+from centli.domain.ledger import AccountRef, Transfer
+from centli.ports.clock import Clock
 from centli.ports.faults import FaultPoints
 
 if TYPE_CHECKING:
@@ -56,9 +59,11 @@ class DynamoStore(Runner):
         tables: TableNames,
         faults: FaultPoints | None = None,
         breaker: CircuitBreaker | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(client, faults, breaker)
         self.tables = tables
+        self.clock: Clock = clock or SystemClock()
 
     def unit_of_work(self) -> DynamoUnitOfWork:
         return DynamoUnitOfWork(self)
@@ -161,19 +166,13 @@ class DynamoStore(Runner):
 
 
 class DynamoUnitOfWork(BufferedUnitOfWork[Intent]):
+    repositories = Repositories(
+        Accounts, Beneficiaries, Ledger, DailyLimits, Idempotency, Products, Orders, Inbox, Outbox
+    )
+
     def __init__(self, store: DynamoStore) -> None:
-        super().__init__()
-        self.store = store
-        self.tables = store.tables
-        self.accounts = Accounts(self)
-        self.beneficiaries = Beneficiaries(self)
-        self.ledger = Ledger(self)
-        self.limits = DailyLimits(self)
-        self.idempotency = Idempotency(self)
-        self.products = Products(self)
-        self.orders = Orders(self)
-        self.inbox = Inbox(self)
-        self.outbox = Outbox(self)
+        super().__init__(store.clock)
+        self.store, self.tables = store, store.tables
 
     def buffer_items(self, items: list[c.Item], explain: Explain, *, first: bool = False) -> None:
         self.buffer(Intent(items, explain), first=first)
@@ -181,5 +180,6 @@ class DynamoUnitOfWork(BufferedUnitOfWork[Intent]):
     def _fault_points(self) -> FaultPoints:
         return self.store.faults
 
-    def _apply(self, writes: list[Intent]) -> None:
-        self.store.transact(writes)
+    def _apply(self, writes: list[Intent], posted: list[Transfer]) -> datetime:
+        """One TransactWriteItems, stamped with the clock read now; a re-stamp when a head holds a later entry."""
+        return self.store.transact(writes, self.clock.now(), posted)

@@ -90,7 +90,6 @@ class Harness:
             return {
                 "tables": copy.deepcopy(self.store.tables),
                 "entries": sum(len(v) for v in self.store.entries.values()),
-                "outbox": len(self.store.outbox),
             }
 
 
