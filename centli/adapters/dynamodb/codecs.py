@@ -11,7 +11,7 @@ from centli.adapters.dynamodb.schema import ORDER_PENDING_SHARDS
 from centli.domain.catalog import Product, fold
 from centli.domain.events import DomainEvent
 from centli.domain.idempotency import IdempotencyRecord
-from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer
+from centli.domain.ledger import Account, AccountRef, Beneficiary, Direction, LedgerEntry, Transfer
 from centli.domain.money import Money
 from centli.domain.orders import Order
 from centli.domain.settlement import bucket, is_clearing
@@ -50,6 +50,10 @@ def text(item: Item, name: str) -> str:
 
 def number(item: Item, name: str) -> int:
     return int(item[name]["N"])
+
+
+def texts(item: Item, *names: str) -> list[str]:
+    return [text(item, name) for name in names]
 
 
 def instant(item: Item, name: str) -> datetime:
@@ -102,7 +106,8 @@ def account_item(a: Account) -> Item:
 
 def account_from_item(item: Item) -> Account:
     money = Money(number(item, "balance"), text(item, "currency"))
-    return Account(text(item, "account_id"), text(item, "user_id"), text(item, "alias"), money)
+    account_id, user_id, alias = texts(item, "account_id", "user_id", "alias")
+    return Account(account_id, user_id, alias, money)
 
 
 def entry_item(entry: LedgerEntry, key: str) -> Item:
@@ -121,17 +126,14 @@ def entry_item(entry: LedgerEntry, key: str) -> Item:
 
 
 def entry_from_item(item: Item, balance_after: int) -> LedgerEntry:
-    currency = text(item, "currency")
+    user, moment = ("user_id", "timestamp") if "user_id" in item else ("owner_id", "at")  # see entry_item
+    entry_id, account_id, user_id, transfer_id, description, currency = texts(
+        item, "entry_id", "account_id", user, "transfer_id", "description", "currency"
+    )
+    direction: Direction = "DEBIT" if text(item, "direction") == "DEBIT" else "CREDIT"
+    amount, after = Money(number(item, "amount"), currency), Money(balance_after, currency)
     return LedgerEntry(
-        entry_id=text(item, "entry_id"),
-        account_id=text(item, "account_id"),
-        user_id=text(item, "user_id" if "user_id" in item else "owner_id"),
-        transfer_id=text(item, "transfer_id"),
-        direction="DEBIT" if text(item, "direction") == "DEBIT" else "CREDIT",
-        amount=Money(number(item, "amount"), currency),
-        description=text(item, "description"),
-        timestamp=instant(item, "timestamp" if "timestamp" in item else "at"),
-        balance_after=Money(balance_after, currency),
+        entry_id, account_id, user_id, transfer_id, direction, amount, description, instant(item, moment), after
     )
 
 
@@ -153,7 +155,7 @@ def transfer_from_item(item: Item) -> Transfer:
 
 
 # the other records ---------------------------------------------------------------------
-_BENEFICIARY = ("user_id", "beneficiary_id", "alias", "account_id", "account_user_id")
+_BENEFICIARY = ("beneficiary_id", "user_id", "alias", "account_id", "account_user_id")  # the fields' order
 
 
 def beneficiary_item(ben: Beneficiary) -> Item:
@@ -161,7 +163,7 @@ def beneficiary_item(ben: Beneficiary) -> Item:
 
 
 def beneficiary_from_item(item: Item) -> Beneficiary:
-    return Beneficiary(**{name: text(item, name) for name in _BENEFICIARY})
+    return Beneficiary(*texts(item, *_BENEFICIARY))
 
 
 def product_item(p: Product) -> Item:
@@ -180,7 +182,8 @@ def product_from_item(item: Item) -> Product:
     price = Money(number(item, "price"), text(item, "currency"))
     seller = AccountRef(text(item, "seller_user_id"), text(item, "seller_account_id"))
     stock, reserved = number(item, "stock"), number(item, "reserved")
-    return Product(text(item, "product_id"), text(item, "name"), text(item, "category"), price, stock, reserved, seller)
+    product_id, name, category = texts(item, "product_id", "name", "category")
+    return Product(product_id, name, category, price, stock, reserved, seller)
 
 
 def order_item(order: Order) -> Item:
@@ -205,13 +208,13 @@ def record_item(record: IdempotencyRecord) -> Item:
 
 
 def record_from_item(item: Item) -> IdempotencyRecord:
-    user_id, key, operation, fingerprint = (
-        text(item, k) for k in ("user_id", "idempotency_key", "operation", "fingerprint")
+    user_id, key, operation, fingerprint = texts(item, "user_id", "idempotency_key", "operation", "fingerprint")
+    result, created, expires = (
+        json.loads(text(item, "result")),
+        instant(item, "created_at"),
+        instant(item, "expires_at"),
     )
-    result = json.loads(text(item, "result"))
-    return IdempotencyRecord(
-        user_id, key, operation, fingerprint, result, instant(item, "created_at"), instant(item, "expires_at")
-    )
+    return IdempotencyRecord(user_id, key, operation, fingerprint, result, created, expires)
 
 
 def inbox_record(item: Item) -> InboxRecord:

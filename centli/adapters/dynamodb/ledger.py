@@ -1,20 +1,15 @@
 """The ledger on DynamoDB: one partition per account, its head, its entries in commit order.
 
-The partition ``account_key = user_id#account_id`` of the transactions table
-holds a *head* (sort key ``~HEAD``, after every entry key) that mirrors the
-account's balance and records ``last_sk``, the last entry key written there.
-Entries are keyed ``E#<stamp>#<rank>#<entry id>``. A first history page is ONE
-strongly consistent Query, newest first: the head, then the entries, each
-``balance_after`` computed walking back from the head. A page's position holds
-the cut's key and the balance before it (the domain signs it inside the
-cursor); older entries never change, so a later page stays exact.
+An account's partition (``account_key = user_id#account_id``) holds a *head* (sort key ``~HEAD``, after
+every entry) mirroring its balance, and entries keyed ``E#<stamp>#<rank>#<entry id>``. A first history
+page is ONE consistent Query, newest first: the head, then the entries, each ``balance_after`` computed
+walking back from the head; a page's position holds the cut's key and the balance before it (the domain
+signs it in the cursor). Older entries never change, so a later page stays exact.
 
-Key order is commit order, and timestamps agree with it: each head update is
-conditioned on ``last_sk < :sk``. When a head already holds a later key
-(another Lambda's clock runs ahead), only that condition fails; its
-``last_sk`` comes back with the cancellation (ALL_OLD) and the posting is
-stamped again just after it and resent, a bounded number of times. Every
-other refusal is named first and wins over a re-stamp.
+Key order is commit order, and time order: each head update is conditioned on ``last_sk < :sk``. When a
+head holds a later key (another Lambda's clock runs ahead), only that condition fails, and its
+``last_sk`` comes back (ALL_OLD): the commit is stamped again, no earlier than that entry, its keys ranked
+after it, and resent, a bounded number of times. Every other refusal is named first.
 """
 
 from __future__ import annotations
@@ -113,10 +108,9 @@ class Posting:
         own = reasons[:-1] if self.guard else reasons
         heads, writes = own[count : count + len(self.refs)], own[count + len(self.refs) :]
         source, target = saw(own[0], c.account_from_item), saw(own[count - 1], c.account_from_item)
-        beneficiary = saw(saved, c.beneficiary_from_item) if saved else None
-        refused = rules.refuse_transfer(
-            self.transfer, source, target, saved=beneficiary, resolve_destination=bool(saved)
-        )
+        resolve = saved is not None
+        beneficiary = saw(saved, c.beneficiary_from_item) if saved is not None else None
+        refused = rules.refuse_transfer(self.transfer, source, target, saved=beneficiary, resolve_destination=resolve)
         for written in writes:
             refused = refused or rules.refuse_new(saw(written, dict) if failed(written) else None, "transfer")
         if refused is not None:

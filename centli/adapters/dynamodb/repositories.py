@@ -155,7 +155,7 @@ class Products(Repo, StockChanges):
             (p for p in products if (position is None or p.product_id > position) and p.matches(query, category)),
             key=lambda p: p.product_id,
         )
-        return Page(rows[:limit], rows[limit - 1].product_id if len(rows) > limit else None)
+        return Page.cut(rows, limit, lambda p: p.product_id)
 
     def add(self, product: Product) -> None:
         new = put(self._t.products, c.product_item(product), "attribute_not_exists(product_id)")
@@ -179,8 +179,7 @@ class Orders(Repo):
             items = self._query(self._t.orders, "user_id = :u", limit + 1, u=user_id)
         else:
             items = self._query(self._t.orders, "user_id = :u AND order_id < :p", limit + 1, u=user_id, p=position)
-        rows = [c.order_from_item(item) for item in items]
-        return Page(rows[:limit], rows[limit - 1].order_id if len(rows) > limit else None)
+        return Page.cut([c.order_from_item(item) for item in items], limit, lambda o: o.order_id)
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
         """One Query per shard of the sparse index (each oldest first), merged: the oldest ``limit`` overall."""

@@ -1,15 +1,11 @@
 """Every request through one circuit breaker; one ``TransactWriteItems`` per commit, its cancellation explained.
 
-A unit of work hands the runner *intents*: a few transaction items with their
-conditions, and a function that explains their failed conditions from what
-each one saw (``ReturnValuesOnConditionCheckFailure=ALL_OLD``: the stored item,
-or none), through the domain's rules. ``CancellationReasons`` are matched to
-intents by item index, in buffer order (idempotency and inbox claims first, so
-they win over every other failing guard). An intent answers with the error to
-raise; ``None`` ("a no-op when my item exists: drop me"); ``RESEND`` ("I
-rewrote my items"); or ``Later(at)`` ("a head holds a later entry: stamp the
-commit ``at``"), and the rest are sent again. ``TransactionConflict`` is
-retried with jittered backoff, then becomes a 409 ConcurrencyConflict.
+A unit of work hands the runner *intents*: transaction items with their conditions, a function that
+explains their failure from what each condition saw (ALL_OLD), and optionally one that writes the commit's
+stamp into them. Cancellation reasons are matched to intents by item index, in buffer order (idempotency
+and inbox claims first: they win). An intent answers with the error to raise; ``None`` (a no-op: drop
+me); ``RESEND`` (I rewrote my items); or ``Later(at)`` (stamp the commit ``at``), and the rest are sent
+again. ``TransactionConflict`` is retried with jittered backoff, then becomes a 409.
 """
 
 from __future__ import annotations
@@ -37,9 +33,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Reason = dict[str, Any]
 #: Errors that mean the dependency, not the request, is in trouble.
-_DEPENDENCY_ERRORS = frozenset(
-    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
-)
+_DEPENDENCY_ERRORS = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 _DEPENDENCY_ERRORS |= {"InternalServerError", "ServiceUnavailable", "ResourceNotFoundException"}
 _THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 #: Attempts per commit (the first included) while other transactions hold its items.

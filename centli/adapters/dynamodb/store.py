@@ -1,14 +1,9 @@
-"""The DynamoDB store: one ``TransactWriteItems`` per command, one request per read.
+"""The DynamoDB store: one ``TransactWriteItems`` per command, one request per read; the operators' reads.
 
-Modules: :mod:`.codecs` (items and keys), :mod:`.runner` (requests, the breaker, the
-transaction and its cancellation), :mod:`.ledger` (heads, postings, history),
-:mod:`.repositories` (the other repositories), :mod:`.loader` (``centli load``).
-
-Reads: balance, transfer, order, product and beneficiary are one consistent
-GetItem; accounts, orders and history one consistent Query on the base table
-(never on a GSI). Product search is the only Scan, and only on the catalog.
-The sweeper's pending orders and the local relay's pending events use sparse
-GSIs (eventually consistent, which both tolerate).
+The package: :mod:`.codecs` (items and keys), :mod:`.runner` (requests, the breaker, the transaction and
+its cancellation), :mod:`.ledger` (heads, postings, history), :mod:`.repositories`, :mod:`.loader`.
+Reads are consistent GetItem or Query on base tables; product search is the only Scan. The sweeper's
+pending orders and the local relay's pending events use sparse GSIs (eventually consistent, tolerated).
 """
 
 from __future__ import annotations
@@ -21,17 +16,8 @@ from botocore.exceptions import ClientError
 
 from centli.adapters.buffered import BufferedUnitOfWork, Repositories
 from centli.adapters.dynamodb import codecs as c
+from centli.adapters.dynamodb import repositories as r
 from centli.adapters.dynamodb.ledger import Ledger
-from centli.adapters.dynamodb.repositories import (
-    Accounts,
-    Beneficiaries,
-    DailyLimits,
-    Idempotency,
-    Inbox,
-    Orders,
-    Outbox,
-    Products,
-)
 from centli.adapters.dynamodb.runner import Explain, Intent, Runner, condition_failed
 from centli.adapters.dynamodb.schema import PENDING_OUTBOX_INDEX, TableNames
 from centli.adapters.resilience import CircuitBreaker
@@ -104,11 +90,7 @@ class DynamoStore(Runner):
             key = c.partition(AccountRef(account.user_id, account.account_id))
             newest_first = sorted(partitions.get(key, []), key=lambda i: c.text(i, "entry_key"), reverse=True)
             # balance_after as history computes it: walking back from the head (forward from 0 without one).
-            balance = heads.get(key)
-            if balance is None:
-                balance = sum(
-                    c.number(i, "amount") * (1 if c.text(i, "direction") == "CREDIT" else -1) for i in newest_first
-                )
+            balance = heads[key] if key in heads else sum(e.signed_minor for e in c.walk_back(newest_first, 0))
             ledgers.append(AccountLedger(account, c.walk_back(newest_first, balance)[::-1]))
         return AuditSnapshot(
             ledgers=ledgers,
@@ -122,10 +104,11 @@ class DynamoStore(Runner):
 
     # TraceReader: an operator's lookup; it scans the outbox (7 days of events, TTL) -------
     def events_naming(self, text: str) -> list[OutboxRecord]:
-        values = c.attrs(**{":t": text})
-        return self._outbox_records(
-            self.scan_all(self.tables.outbox, FilterExpression="contains(detail, :t)", ExpressionAttributeValues=values)
+        values = c.values(t=text)
+        items = self.scan_all(
+            self.tables.outbox, FilterExpression="contains(detail, :t)", ExpressionAttributeValues=values
         )
+        return self._outbox_records(items)
 
     def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
         item = self.get_item(self.tables.processed, c.attrs(consumer=consumer, event_id=event_id))
@@ -167,7 +150,7 @@ class DynamoStore(Runner):
 
 class DynamoUnitOfWork(BufferedUnitOfWork[Intent]):
     repositories = Repositories(
-        Accounts, Beneficiaries, Ledger, DailyLimits, Idempotency, Products, Orders, Inbox, Outbox
+        r.Accounts, r.Beneficiaries, Ledger, r.DailyLimits, r.Idempotency, r.Products, r.Orders, r.Inbox, r.Outbox
     )
 
     def __init__(self, store: DynamoStore) -> None:
