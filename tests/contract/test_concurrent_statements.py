@@ -48,7 +48,7 @@ def test_concurrent_writers_keep_every_statement_in_time_order(
         return moment
 
     monkeypatch.setattr(bank.clock, "now", running_clock)  # the clock the application and the store share
-    answered: list[Transfer] = []
+    answered: list[tuple[CreateTransfer, Transfer]] = []
     crashes: list[BaseException] = []
     answers_lock = threading.Lock()
     go = threading.Barrier(WRITERS)
@@ -69,7 +69,7 @@ def test_concurrent_writers_keep_every_statement_in_time_order(
                 crashes.append(error)
                 raise
             with answers_lock:
-                answered.append(done)
+                answered.append((cmd, done))
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
     for thread in threads:
@@ -92,6 +92,9 @@ def test_concurrent_writers_keep_every_statement_in_time_order(
         stamps.update((entry.transfer_id, entry.timestamp) for entry in history)
     assert inversions == dict.fromkeys(inversions, 0), f"entries newer in commit order but older in time: {inversions}"
     # The answer each writer got carries the very stamp its entries show, and the stored transfer has it too.
-    for done in answered:
+    for cmd, done in answered:
         assert done.created_at == stamps[done.transfer_id]
         assert bank.app.banking.get_transfer(done.user_id, done.transfer_id) == done
+    # A retry answers exactly what the first call answered: the idempotency record holds the stamp too.
+    for cmd, done in answered[:: len(answered) // 5]:
+        assert bank.app.banking.create_transfer(cmd) == done
