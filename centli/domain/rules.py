@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Final, Literal, TypeVar, Union
+from typing import Final, Literal, TypeAlias, TypeVar
 
 from centli.domain.catalog import Product
 from centli.domain.errors import (
@@ -55,7 +55,7 @@ class Held:
 
 HELD: Final = Held()
 #: What a store saw of one item: its value, None when missing, or HELD.
-Seen = Union[T, None, Held]  # noqa: UP007 (a generic alias: ``X | Y`` cannot be subscripted on 3.11)
+Seen: TypeAlias = T | Held | None
 StockChange = Literal["reserve", "release", "commit"]
 NOT_HELD = "The reservation is no longer held."
 

@@ -16,7 +16,6 @@ import threading
 import time
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Any
 
 import pytest
 
@@ -24,7 +23,7 @@ from centli.domain.banking import CreateTransfer
 from centli.domain.errors import ConcurrencyConflict, InsufficientFunds
 from centli.domain.ledger import Transfer
 from tests.backends import Backend
-from tests.conftest import make_bank
+from tests.conftest import hot_bank, make_bank
 from tests.contract.conftest import balance, full_history
 
 pytestmark = pytest.mark.contract
@@ -34,27 +33,10 @@ TRANSFERS_EACH = 12
 USERS = 4
 
 
-def small_bank() -> dict[str, Any]:
-    """Four customers with one account each, every other customer a saved beneficiary: hot accounts."""
-    users = [f"u-{i}" for i in range(USERS)]
-    return {
-        "users": [{"user_id": u} for u in users],
-        "accounts": [
-            {"user_id": u, "account_id": f"acc-{i}", "opening_balance": "500.00"} for i, u in enumerate(users)
-        ],
-        "beneficiaries": [
-            {"user_id": users[i], "beneficiary_id": f"ben-{j}", "account_id": f"acc-{j}"}
-            for i in range(USERS)
-            for j in range(USERS)
-            if i != j
-        ],
-    }
-
-
 def test_concurrent_writers_keep_every_statement_in_time_order(
     any_backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bank = make_bank(any_backend, small_bank())
+    bank = make_bank(any_backend, hot_bank(USERS, "500.00"))
     readings = iter(range(1, 1_000_000))
     reading_lock = threading.Lock()
     start = bank.clock.now()
@@ -66,7 +48,7 @@ def test_concurrent_writers_keep_every_statement_in_time_order(
         return moment
 
     monkeypatch.setattr(bank.clock, "now", running_clock)  # the clock the application and the store share
-    answered: list[Transfer] = []
+    answered: list[tuple[CreateTransfer, Transfer]] = []
     crashes: list[BaseException] = []
     answers_lock = threading.Lock()
     go = threading.Barrier(WRITERS)
@@ -87,7 +69,7 @@ def test_concurrent_writers_keep_every_statement_in_time_order(
                 crashes.append(error)
                 raise
             with answers_lock:
-                answered.append(done)
+                answered.append((cmd, done))
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
     for thread in threads:
@@ -110,6 +92,9 @@ def test_concurrent_writers_keep_every_statement_in_time_order(
         stamps.update((entry.transfer_id, entry.timestamp) for entry in history)
     assert inversions == dict.fromkeys(inversions, 0), f"entries newer in commit order but older in time: {inversions}"
     # The answer each writer got carries the very stamp its entries show, and the stored transfer has it too.
-    for done in answered:
+    for cmd, done in answered:
         assert done.created_at == stamps[done.transfer_id]
         assert bank.app.banking.get_transfer(done.user_id, done.transfer_id) == done
+    # A retry answers exactly what the first call answered: the idempotency record holds the stamp too.
+    for cmd, done in answered[:: len(answered) // 5]:
+        assert bank.app.banking.create_transfer(cmd) == done

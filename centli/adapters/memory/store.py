@@ -150,19 +150,22 @@ class InMemoryUnitOfWork(BufferedUnitOfWork[Write]):
 
 
 class _Repo:
+    table = ""  # the table the repository reads by key and by owner
+
     def __init__(self, uow: InMemoryUnitOfWork) -> None:
         self._uow, self._store = uow, uow.store
 
-    def _owned(self, table: str, user_id: str) -> list[Any]:
-        return self._store.select(table, lambda k, _: k[0] == user_id)
+    def get(self, *key: str) -> Any:
+        return self._store.get(self.table, key)
 
 
-class _Accounts(_Repo):
-    def list_for_user(self, user_id: str) -> list[Account]:
-        return self._owned("accounts", user_id)
+class _Owned(_Repo):
+    def list_for_user(self, user_id: str) -> list[Any]:
+        return self._store.select(self.table, lambda k, _: k[0] == user_id)
 
-    def get(self, user_id: str, account_id: str) -> Account | None:
-        return self._store.get("accounts", (user_id, account_id))  # type: ignore[no-any-return]
+
+class _Accounts(_Owned):
+    table = "accounts"
 
     def get_many(self, refs: Sequence[AccountRef]) -> list[Account]:
         return [a for a in (self.get(r.user_id, r.account_id) for r in refs) if a is not None]
@@ -178,12 +181,8 @@ class _Accounts(_Repo):
         self._uow.buffer(lambda s: rules.enforce(rules.refuse_funds(s.get("accounts", (user_id, account_id)), minimum)))
 
 
-class _Beneficiaries(_Repo):
-    def list_for_user(self, user_id: str) -> list[Beneficiary]:
-        return self._owned("beneficiaries", user_id)
-
-    def get(self, user_id: str, beneficiary_id: str) -> Beneficiary | None:
-        return self._store.get("beneficiaries", (user_id, beneficiary_id))  # type: ignore[no-any-return]
+class _Beneficiaries(_Owned):
+    table = "beneficiaries"
 
     def add(self, beneficiary: Beneficiary) -> None:
         key = (beneficiary.user_id, beneficiary.beneficiary_id)
@@ -243,6 +242,8 @@ class _DailyLimits(_Repo):
 
 
 class _Idempotency(_Repo):
+    table = "idempotency"
+
     def claim(self, record: IdempotencyRecord) -> None:
         def write(stage: _Stage) -> None:
             rules.enforce(rules.refuse_claim(stage.get("idempotency", (record.user_id, record.key)), record))
@@ -250,13 +251,9 @@ class _Idempotency(_Repo):
 
         self._uow.buffer(write, first=True)
 
-    def get(self, user_id: str, key: str) -> IdempotencyRecord | None:
-        return self._store.get("idempotency", (user_id, key))  # type: ignore[no-any-return]
-
 
 class _Products(_Repo, StockChanges):
-    def get(self, product_id: str) -> Product | None:
-        return self._store.get("products", (product_id,))  # type: ignore[no-any-return]
+    table = "products"
 
     def search(self, query: str | None, category: str | None, limit: int, position: str | None) -> Page[Product]:
         rows = self._store.select("products", lambda k, v: k[0] > (position or "") and v.matches(query, category))
@@ -275,8 +272,7 @@ class _Products(_Repo, StockChanges):
 
 
 class _Orders(_Repo):
-    def get(self, user_id: str, order_id: str) -> Order | None:
-        return self._store.get("orders", (user_id, order_id))  # type: ignore[no-any-return]
+    table = "orders"
 
     def list_for_user(self, user_id: str, limit: int, position: str | None) -> Page[Order]:
         rows = self._store.select("orders", lambda k, _: k[0] == user_id and (position is None or k[1] < position))

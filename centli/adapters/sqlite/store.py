@@ -87,6 +87,8 @@ class SqliteStore(ConnectionPool):
         return [codec.event(row) for row in rows]
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
+        if not event_ids:
+            return
         now = utc_text(self.clock.now())
         with self.transaction() as db:
             db.executemany(
