@@ -115,12 +115,10 @@ class DailyLimits(Repo):
 
 class Idempotency(Repo):
     def claim(self, record: IdempotencyRecord) -> None:
-        key = c.attrs(user_id=record.user_id, idempotency_key=record.key)
-
         def explain(reasons: list[Reason]) -> Exception:
             existing = saw(reasons[0], c.record_from_item)
             if existing is None:  # the stored record was not returned: read it (consistent) instead
-                existing = self._get(self._t.idempotency, c.record_from_item, **{k: v["S"] for k, v in key.items()})
+                existing = self.get(record.user_id, record.key)
             return rules.failed(rules.refuse_claim(existing, record))
 
         def stamp(at: datetime, posted: Sequence[Transfer]) -> None:
