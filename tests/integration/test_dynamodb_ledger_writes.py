@@ -96,7 +96,6 @@ def test_an_outbox_event_id_already_stored_is_ignored_and_the_rest_commits(store
     )
     assert balance(store_backend, ANA, "acc-a1").to_decimal_string() == "90.00"
     assert pending_ids(store_backend) == ["evt-1", "evt-2"]
-    assert store_backend.outbox is not None
     assert store_backend.outbox.pending(10)[0].type == "TRANSFER_COMPLETED"  # the first one stays
 
 
@@ -126,8 +125,10 @@ def test_a_lambda_whose_clock_runs_late_answers_the_stamp_it_committed(tmp_path:
         late = bootstrap(late_store.unit_of_work, late_clock, OtherIds(), BankPolicy(), CURSOR_SECRET, late_store)
         counter = RequestCounter(backend.extras["client"])
         on_time.clock.advance(timedelta(minutes=1))
-        first = on_time.app.banking.create_transfer(CreateTransfer("u-ana", "acc-0001", "10.00", "k1", "acc-0003"))
-        command = CreateTransfer("u-ana", "acc-0001", "5.00", "k2", "acc-0003")
+        first = on_time.app.banking.create_transfer(
+            CreateTransfer.parse("u-ana", "acc-0001", "10.00", "k1", "acc-0003")
+        )
+        command = CreateTransfer.parse("u-ana", "acc-0001", "5.00", "k2", "acc-0003")
         second, sent = counter.during(lambda: late.banking.create_transfer(command))
         assert sent == {"TransactWriteItems": 2}  # one cancellation, its ALL_OLD naming the later entry
         assert second.created_at == first.created_at > late_clock.now()
