@@ -1,4 +1,4 @@
-"""Process settings, read once from the environment (the only reader of CENTLI_* variables).
+"""Process settings, read once from the environment (its only reader: CENTLI_*, and the AWS endpoints).
 
 Each deployed function has a role (``CENTLI_ROLE``) and gets only the settings
 that role uses: a variable another role needs is refused, so a function never
@@ -29,6 +29,7 @@ from centli.domain.money import DEFAULT_CURRENCY, Money
 from centli.domain.policy import BankPolicy
 
 if TYPE_CHECKING:
+    from centli.adapters.dynamodb.schema import TableNames
     from centli.adapters.secrets import SecretSource
 
 Backend = Literal["memory", "sqlite", "dynamodb"]
@@ -37,6 +38,7 @@ Role = Literal["local", "action-group", "outbox-relay", "saga", "sweeper", "inte
 LOCAL_CURSOR_SECRET = "centli-local-development-cursor-secret"  # noqa: S105
 _BUS_NAME = re.compile(r"[A-Za-z0-9._\-/:]{1,1600}")
 
+#: Variable names, by hand: pydantic-settings would do this, at a cost to every cold start.
 _ENV = {
     "role": "CENTLI_ROLE",
     "backend": "CENTLI_BACKEND",
@@ -56,10 +58,14 @@ _ENV = {
     "event_bus_name": "CENTLI_EVENT_BUS_NAME",
     "inprocess_relay": "CENTLI_INPROCESS_RELAY",
     "purchase_timeout_seconds": "CENTLI_PURCHASE_TIMEOUT_SECONDS",
+    "tables": "CENTLI_TABLE_<NAME>",
 }
+_TABLE_PREFIX = "CENTLI_TABLE_"
+#: boto3's own variables; read here only to tell a local endpoint (moto) from AWS (see aws_endpoint).
+_ENDPOINT_PREFIX = "AWS_ENDPOINT_URL"
 #: What builds the bank's policy (limits, time zone, purchase timeout), and the backend: every ledger role.
 _LEDGER = frozenset(
-    {"backend", "limit_per_transfer", "limit_daily", "timezone", "purchase_timeout_seconds", "log_level"}
+    {"backend", "tables", "limit_per_transfer", "limit_daily", "timezone", "purchase_timeout_seconds", "log_level"}
 )
 #: The settings each deployed role uses (``local`` uses them all). template.yaml gives each function these only.
 ROLE_SETTINGS: dict[str, frozenset[str]] = {
@@ -71,7 +77,7 @@ ROLE_SETTINGS: dict[str, frozenset[str]] = {
         "agentcore_identity_secret_arn",
         "secret_ttl_seconds",
     },
-    "outbox-relay": frozenset({"backend", "event_bus_name", "log_level"}),
+    "outbox-relay": frozenset({"backend", "tables", "event_bus_name", "log_level"}),
     "saga": _LEDGER,
     "sweeper": _LEDGER | {"event_bus_name"},
     "interceptor": frozenset(
@@ -87,6 +93,11 @@ ROLE_SETTINGS: dict[str, frozenset[str]] = {
 }
 #: The gateway targets of the action groups (the interceptor asserts identity to their tools only).
 DEFAULT_AGENTCORE_TARGETS = "centli-core-banking,centli-marketplace"
+
+
+def _variables(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """``PREFIX_NAME=value`` variables as ``{"name": value}`` (``PREFIX=value`` as ``{"": value}``)."""
+    return {k.removeprefix(prefix).lstrip("_").lower(): v for k, v in env.items() if k.startswith(prefix) and v}
 
 
 def _describe(location: tuple[int | str, ...], message: str) -> str:
@@ -128,11 +139,16 @@ class Settings(BaseModel):
     inprocess_relay: bool | None = None
     #: A purchase still PENDING this long after it was made is voided by the sweeper.
     purchase_timeout_seconds: int = Field(default=900, ge=0, le=7 * 24 * 3600)
+    #: DynamoDB table names by TableNames field (``CENTLI_TABLE_ACCOUNTS`` -> ``accounts``); unset = the template's.
+    tables: dict[str, str] = Field(default_factory=dict)
+    #: AWS endpoints by service ("" for all, from AWS_ENDPOINT_URL): set only against a local endpoint (moto).
+    aws_endpoints: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values = {name: env[var] for name, var in _ENV.items() if env.get(var, "") != ""}
+        maps = {"tables": _variables(env, _TABLE_PREFIX), "aws_endpoints": _variables(env, _ENDPOINT_PREFIX)}
         if "backend" in values:
             values["backend"] = values["backend"].lower()
         elif env.get("AWS_LAMBDA_FUNCTION_NAME") and env.get(_ENV["role"]) != "interceptor":
@@ -143,12 +159,13 @@ class Settings(BaseModel):
         if "log_stream" in values:
             values["log_stream"] = values["log_stream"].lower()
         role = values.get("role", "local")
-        unused = sorted(set(values) - ROLE_SETTINGS[role] - {"role"}) if role in ROLE_SETTINGS else []
+        given = set(values) | ({"tables"} if maps["tables"] else set())
+        unused = sorted(given - ROLE_SETTINGS[role] - {"role"}) if role in ROLE_SETTINGS else []
         if unused:
             names = ", ".join(_ENV[name] for name in unused)
             raise SettingsError(f"{names}: not used by the {role} role (give each function only its settings)")
         try:
-            return cls.model_validate(values)
+            return cls.model_validate({**values, **maps})
         except ValidationError as error:
             problems = "; ".join(_describe(e["loc"], e["msg"]) for e in error.errors())
             raise SettingsError(problems) from None
@@ -216,6 +233,27 @@ class Settings(BaseModel):
                 "CENTLI_CURSOR_SECRET_ARN)"
             )
         return self
+
+    @field_validator("tables")
+    @classmethod
+    def _known_tables(cls, value: dict[str, str]) -> dict[str, str]:
+        if value:
+            from centli.adapters.dynamodb.schema import TableNames  # only where DynamoDB is configured
+
+            unknown = sorted(set(value) - {name for name, _ in TableNames().items()})
+            if unknown:
+                raise ValueError(f"no such table: {', '.join(_TABLE_PREFIX + name.upper() for name in unknown)}")
+        return value
+
+    def table_names(self) -> TableNames:
+        """The DynamoDB tables: the template's names, or those the environment gives."""
+        from centli.adapters.dynamodb.schema import TableNames
+
+        return TableNames(**self.tables)
+
+    def aws_endpoint(self, service: str) -> str | None:
+        """``AWS_ENDPOINT_URL_<SERVICE>`` or ``AWS_ENDPOINT_URL`` (a local endpoint such as moto), else None (AWS)."""
+        return self.aws_endpoints.get(service) or self.aws_endpoints.get("")
 
     def relays_in_process(self) -> bool:
         return self.backend != "dynamodb" if self.inprocess_relay is None else self.inprocess_relay

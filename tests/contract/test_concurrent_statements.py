@@ -58,7 +58,7 @@ def test_concurrent_writers_keep_every_statement_in_time_order(
         go.wait()
         for i in range(TRANSFERS_EACH):
             sender, receiver = rng.sample(range(USERS), 2)
-            cmd = CreateTransfer(
+            cmd = CreateTransfer.parse(
                 f"u-{sender}", f"acc-{sender}", f"{rng.randint(1, 40)}.00", f"w{number}-{i}", f"ben-{receiver}"
             )
             try:
