@@ -23,7 +23,7 @@ SUBTREES = [
 LAYERS = [
     ("domain rules (banking, money, policy)", ("centli/domain",)),
     ("pydantic validation and serialisation", ("pydantic",)),
-    ("operation table (execute, fit, body size)", ("entrypoints/operations.py",)),
+    ("operation table (execute, fit, body size)", ("entrypoints/operations.py", "entrypoints/pipeline.py", "entrypoints/wire.py")),
     ("runtime.run (log keys, settle check)", ("entrypoints/runtime.py", "entrypoints/logs.py")),
     ("local app (Guard, endpoint, response)", ("entrypoints/local_app.py",)),
     ("Starlette (middleware, routing, Request)", ("starlette/",)),

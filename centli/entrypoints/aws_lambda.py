@@ -21,20 +21,12 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from aws_lambda_powertools import Logger
 
-from centli.adapters.bedrock.events import (
-    AGENTCORE,
-    OPENAPI,
-    AgentCall,
-    AgentResult,
-    detect_format,
-    error_body,
-    parse_event,
-    render,
-)
+from centli.adapters.bedrock.events import detect_format, parse_event, render
 from centli.domain.events import EVENT_TYPES, DomainEvent
 from centli.entrypoints.logs import bind, service_logger, unbind
 from centli.entrypoints.metrics import emit_sweep_metrics
 from centli.entrypoints.operations import CORE_BANKING, MARKETPLACE
+from centli.entrypoints.pipeline import AGENTCORE, OPENAPI, AgentCall, AgentResult, error_body
 from centli.entrypoints.runtime import container, elapsed_ms, run, sweep
 from centli.entrypoints.snapstart import register as register_snapstart
 

@@ -89,7 +89,8 @@ from centli.entrypoints.lambda_functions import (
     split_wrapped_event,
 )
 from centli.entrypoints.logs import bind, service_logger, unbind
-from centli.entrypoints.operations import ACTION_GROUPS, BY_ID, OPERATIONS, Operation, neutral_call
+from centli.entrypoints.operations import ACTION_GROUPS, BY_ID, OPERATIONS, Operation
+from centli.entrypoints.pipeline import neutral_call
 
 LOOPBACK_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080

@@ -17,11 +17,10 @@ from typing import Final
 
 from aws_lambda_powertools import Logger
 
-from centli.adapters.bedrock.events import AgentCall
 from centli.domain.messagebus import OutboxRelay, OverdueOutbox
 from centli.entrypoints.container import Container
 from centli.entrypoints.logs import bind, service_logger, unbind, user_ref
-from centli.entrypoints.operations import Outcome, execute
+from centli.entrypoints.pipeline import AgentCall, Outcome, execute
 
 container = Container()
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from centli.adapters.bedrock.events import AgentResult, parse_event, render
+from centli.adapters.bedrock.events import parse_event, render
+from centli.entrypoints.pipeline import AgentResult
 
 #: A well-formed Bedrock call without an identity: parsing and rendering it touches no data.
 _SYNTHETIC_CALL = {

@@ -4,24 +4,6 @@ Each format is parsed into one neutral :class:`AgentCall` and a neutral
 :class:`AgentResult` is rendered back in the format the call came in.
 """
 
-from centli.adapters.bedrock.events import (
-    AGENTCORE,
-    FUNCTION,
-    OPENAPI,
-    AgentCall,
-    AgentResult,
-    error_body,
-    parse_event,
-    render,
-)
+from centli.adapters.bedrock.events import parse_event, render
 
-__all__ = [
-    "AGENTCORE",
-    "FUNCTION",
-    "OPENAPI",
-    "AgentCall",
-    "AgentResult",
-    "error_body",
-    "parse_event",
-    "render",
-]
+__all__ = ["parse_event", "render"]

@@ -1,4 +1,4 @@
-"""The three agent event formats, parsed into one neutral call and rendered back.
+"""The three agent event formats, parsed into the pipeline's neutral call and rendered back.
 
 Parsing never raises: a malformed event becomes an :class:`AgentCall` whose
 ``problem`` says what is wrong, so the caller still answers in the right
@@ -13,17 +13,18 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, AssertionRefused, verify_assertion
 from centli.domain.errors import DomainError, InvalidInput
-
-OPENAPI: Final = "openapi"
-FUNCTION: Final = "function"
-AGENTCORE: Final = "agentcore"
-#: A call made on this machine (the local server's REST paths, scripts): identity from the local caller.
-LOCAL: Final = "local"
+from centli.entrypoints.pipeline import (
+    AGENTCORE,
+    FUNCTION,
+    OPENAPI,
+    AgentCall,
+    AgentResult,
+    safe_name,
+)
 
 MESSAGE_VERSION: Final = "1.0"
 TOOL_NAME_KEY: Final = "bedrockAgentCoreToolName"
@@ -31,44 +32,9 @@ REQUEST_ID_KEY: Final = "bedrockAgentCoreAwsRequestId"
 MESSAGE_ID_KEY: Final = "bedrockAgentCoreMcpMessageId"
 TOOL_SEPARATOR: Final = "___"
 MAX_PARAMETERS: Final = 32
-MAX_NAME_LENGTH: Final = 64
 _MAX_ECHO_LENGTH = 256
 security_log = logging.getLogger("centli.security")
 _CORRELATION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
-
-
-@dataclass(frozen=True, slots=True)
-class AgentCall:
-    """One tool call, whatever format it came in."""
-
-    format: str
-    #: The operationId named by the event (function or tool name); None for OpenAPI style.
-    operation: str | None
-    api_path: str
-    http_method: str
-    action_group: str
-    parameters: dict[str, object]
-    #: The raw identity from the trusted source; validated by the caller.
-    user_id: object
-    session_id: str
-    input_text: str
-    correlation_id: str
-    session_attributes: dict[str, str] = field(default_factory=dict)
-    prompt_session_attributes: dict[str, str] = field(default_factory=dict)
-    #: Set when the event itself is malformed: the answer is this error.
-    problem: DomainError | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AgentResult:
-    status: int
-    body: dict[str, Any]
-    #: An error the model can fix by asking again (function-details REPROMPT).
-    repromptable: bool = False
-
-
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
 
 
 def detect_format(event: object, context: object) -> str:
@@ -271,12 +237,6 @@ def correlation_id_of(event: object, context: object) -> str:
 
 def is_safe_token(value: object, max_length: int = 128) -> bool:
     return isinstance(value, str) and 0 < len(value) <= max_length and set(value) <= _CORRELATION_CHARS
-
-
-def safe_name(name: str) -> str:
-    """A parameter name fit to repeat in a message: short and printable."""
-    cleaned = "".join(ch if ch.isprintable() else "?" for ch in name[:MAX_NAME_LENGTH])
-    return cleaned + ("…" if len(name) > MAX_NAME_LENGTH else "")
 
 
 def _text(value: object) -> str:

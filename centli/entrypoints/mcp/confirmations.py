@@ -28,13 +28,14 @@ from typing import Any, Final, Literal
 
 import anyio
 
-from centli.adapters.bedrock.events import AgentResult, error_body
 from centli.domain.application import Application
 from centli.domain.errors import DestinationNotFound, DomainError, InvalidInput
 from centli.domain.ledger import last4
 from centli.domain.money import parse_amount
 from centli.domain.policy import MAX_CONCEPT_LENGTH
-from centli.entrypoints.operations import Operation, Outcome, Request, neutral_call
+from centli.entrypoints.operations import Operation
+from centli.entrypoints.pipeline import AgentResult, Outcome, error_body, neutral_call
+from centli.entrypoints.wire import Request
 
 #: How long a customer has to confirm a write (seconds).
 DEFAULT_CONFIRM_SECONDS: Final = 300.0

@@ -45,7 +45,6 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from centli.adapters.bedrock.events import AgentResult, error_body
 from centli.domain.errors import DomainError
 from centli.entrypoints import runtime
 from centli.entrypoints.logs import service_logger
@@ -58,12 +57,12 @@ from centli.entrypoints.mcp.confirmations import (
     commit_claimed,
     describe,
 )
-from centli.entrypoints.operations import (
-    BY_ID,
-    OPERATIONS,
-    Operation,
+from centli.entrypoints.operations import BY_ID, OPERATIONS, Operation
+from centli.entrypoints.pipeline import (
+    AgentResult,
     Outcome,
     authenticate,
+    error_body,
     neutral_call,
     refuse_other_users,
     validate,

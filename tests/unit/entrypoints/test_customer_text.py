@@ -11,7 +11,7 @@ import pytest
 from centli.domain.errors import InvalidInput
 from centli.domain.loading import parse_bank_document
 from centli.domain.policy import MAX_CONCEPT_LENGTH, customer_text
-from centli.entrypoints.operations import QUOTED_DATA
+from centli.entrypoints.wire import QUOTED_DATA
 from tests.unit.entrypoints.conftest import FORMATS, Harness, bank_document
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from centli.domain.errors import DomainError
-from centli.entrypoints.operations import ResponseTooLarge
+from centli.entrypoints.pipeline import ResponseTooLarge
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
 

@@ -384,7 +384,7 @@ IDENTITY_KEY = "centli_identity"
 
 
 def test_the_neutral_call_serves_a_local_caller(harness: Harness) -> None:
-    from centli.entrypoints.operations import execute, neutral_call
+    from centli.entrypoints.pipeline import execute, neutral_call
 
     call = neutral_call("getBalance", {"account_id": "acc-0003"}, "u-ana", correlation_id="local-1")
     outcome = execute(harness.app, call)

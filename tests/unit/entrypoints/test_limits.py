@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from centli.entrypoints.operations import MAX_RESPONSE_BYTES
+from centli.entrypoints.pipeline import MAX_RESPONSE_BYTES
 from tests.unit.entrypoints.conftest import FORMATS, Reply, bank_document, open_harness
 
 

@@ -31,7 +31,8 @@ from centli.entrypoints.mcp.confirmations import (
     quoted_operations,
 )
 from centli.entrypoints.mcp.server import BankTools, ConfirmationUnavailable, http_unit
-from centli.entrypoints.operations import BY_ID, OPERATIONS, NoParameters
+from centli.entrypoints.operations import BY_ID, OPERATIONS
+from centli.entrypoints.wire import NoParameters
 from tests.integration.mcp_support import Human, balance, cents, transfer
 from tests.unit.entrypoints.conftest import Harness
 

@@ -122,3 +122,15 @@ def test_the_check_command_covers_the_schemas_embedded_in_the_template(tmp_path:
     assert str(template) in (tmp_path / "log2").read_text()
     assert schemas_command(tmp_path / "fresh", template=template, out=open(tmp_path / "log3", "w")) == 0
     assert template.read_text("utf-8") == original
+
+
+def test_every_operation_has_its_wire_models_and_the_table_loads_without_them() -> None:
+    import subprocess
+    import sys
+
+    from centli.entrypoints.wire import BINDINGS
+
+    assert set(BINDINGS) == set(BY_ID)
+    # The table and the pipeline import no pydantic: the wire models load on the first call.
+    probe = "import sys, centli.entrypoints.pipeline, centli.adapters.bedrock.events; print('pydantic' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False\n"
