@@ -1,4 +1,10 @@
-"""boto3 clients built one way: standard retry mode, short timeouts, no silent default region."""
+"""AWS clients built one way: standard retry mode, short timeouts, no silent default region.
+
+They are botocore clients (what ``boto3.client`` returns), built on a botocore
+session: boto3's own layers (resources, s3transfer) are never used by the
+adapters, and importing them is about a tenth of a Lambda cold start
+(docs/performance.md).
+"""
 
 from __future__ import annotations
 
@@ -10,16 +16,16 @@ REQUEST_ATTEMPTS: Final = 3
 
 
 def make_client(service: str, endpoint_url: str | None = None) -> Any:
-    """A client for ``service`` (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured by boto3).
+    """A client for ``service`` (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured by botocore).
 
     The region defaults to us-east-1 only for a local endpoint (moto, DynamoDB Local). Against
     AWS, botocore resolves it as usual and raises NoRegionError when none is configured, rather
     than silently writing to us-east-1.
     """
-    import boto3
+    import botocore.session
     from botocore.config import Config
 
-    session = boto3.session.Session()
+    session = botocore.session.get_session()
     config = Config(
         retries={"mode": "standard", "total_max_attempts": REQUEST_ATTEMPTS},
         connect_timeout=2,
@@ -28,5 +34,5 @@ def make_client(service: str, endpoint_url: str | None = None) -> Any:
     )
     service_variable = f"AWS_ENDPOINT_URL_{service.upper()}"
     local = endpoint_url or os.environ.get(service_variable) or os.environ.get("AWS_ENDPOINT_URL")
-    region = session.region_name or ("us-east-1" if local else None)
-    return session.client(service, endpoint_url=endpoint_url, region_name=region, config=config)  # type: ignore[call-overload]
+    region = session.get_config_variable("region") or ("us-east-1" if local else None)
+    return session.create_client(service, endpoint_url=endpoint_url, region_name=region, config=config)
