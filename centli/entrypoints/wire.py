@@ -32,6 +32,7 @@ from centli.domain.policy import (
     MAX_QUERY_LENGTH,
 )
 from centli.entrypoints.pipeline import Invocation
+from centli.entrypoints.reads import account_fields, accounts, balance
 
 MAX_AMOUNT_LENGTH: Final = 64
 
@@ -264,12 +265,7 @@ class ListOrdersOut(Response):
 
 
 def account_out(account: Account) -> AccountOut:
-    return AccountOut(
-        account_id=account.account_id,
-        alias=account.alias,
-        currency=account.currency,
-        balance=account.balance.to_decimal_string(),
-    )
+    return AccountOut(**account_fields(account))
 
 
 def transaction_out(entry: LedgerEntry) -> TransactionOut:
@@ -326,11 +322,11 @@ def order_out(order: Order) -> OrderOut:
 
 # handlers: request model -> domain call -> response model ----------------------
 def _list_accounts(app: Application, who: Invocation, _: NoParameters) -> ListAccountsOut:
-    return ListAccountsOut(accounts=[account_out(a) for a in app.banking.list_accounts(who.user_id)])
+    return ListAccountsOut.model_validate(accounts(app, who.user_id))  # shared with the direct read (reads.py)
 
 
 def _get_balance(app: Application, who: Invocation, req: AccountRequest) -> AccountOut:
-    return account_out(app.banking.get_balance(who.user_id, req.account_id))
+    return AccountOut(**balance(app, who.user_id, req.account_id))  # shared with the direct read (reads.py)
 
 
 def _list_transactions(app: Application, who: Invocation, req: ListTransactionsRequest) -> ListTransactionsOut:
