@@ -518,19 +518,19 @@ def run_sample(args: argparse.Namespace) -> Sample:
                     own = rng.random() < 0.5
                     target = f"acc-{user}-b" if own else f"ben-{user}"
                     if five_parameters:
-                        cmd = CreateTransfer(
+                        cmd = CreateTransfer.parse(
                             user_id=user, from_account_id=f"acc-{user}-a", destination_id=target, amount="1.00",
                             idempotency_key=f"t-{n}",
                         )  # fmt: skip
                     elif own:
-                        cmd = CreateTransfer(user, f"acc-{user}-a", "1.00", f"t-{n}", to_account_id=target)
+                        cmd = CreateTransfer.parse(user, f"acc-{user}-a", "1.00", f"t-{n}", to_account_id=target)
                     else:
-                        cmd = CreateTransfer(user, f"acc-{user}-a", "1.00", f"t-{n}", beneficiary_id=target)
+                        cmd = CreateTransfer.parse(user, f"acc-{user}-a", "1.00", f"t-{n}", beneficiary_id=target)
                     app.banking.create_transfer(cmd)
                 else:
                     seller = rng.choices(sellers, weights)[0]
                     product = f"p-{seller}-{rng.randrange(args.products):03d}"
-                    app.marketplace.create_purchase(CreatePurchase(user, product, 1, f"acc-{user}-a", f"p-{n}"))
+                    app.marketplace.create_purchase(CreatePurchase.parse(user, product, 1, f"acc-{user}-a", f"p-{n}"))
                     purchases[seller] += 1
                 app.settle()  # the saga steps (on AWS: EventBridge -> the saga Lambda), and mark-published
         clock.advance(timedelta(minutes=1))

@@ -56,11 +56,11 @@ def run_backend(store: Any, purchases: int) -> dict[str, float]:
     store.load(parse_bank_document(bank(purchases), clock.now()))
     started = perf_counter()
     for i in range(purchases):
-        app.banking.create_transfer(CreateTransfer("u-buyer", "acc-buyer", "1.00", f"t-{i}", "acc-save"))
+        app.banking.create_transfer(CreateTransfer.parse("u-buyer", "acc-buyer", "1.00", f"t-{i}", "acc-save"))
     transfers_per_second = purchases / (perf_counter() - started)
     store_events = app.settle()  # the transfers' own events (no consumers)
     for i in range(purchases):
-        app.marketplace.create_purchase(CreatePurchase("u-buyer", "p-1", 1, "acc-buyer", f"p-{i}"))
+        app.marketplace.create_purchase(CreatePurchase.parse("u-buyer", "p-1", 1, "acc-buyer", f"p-{i}"))
     started = perf_counter()
     delivered = app.settle()
     elapsed = perf_counter() - started

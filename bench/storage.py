@@ -106,7 +106,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def transfer(source_first: bool, key: str) -> CreateTransfer:
     source, target = ("acc-0001", "acc-0003") if source_first else ("acc-0003", "acc-0001")
-    return CreateTransfer("u-ana", source, "1.00", key, destination_id=target)
+    return CreateTransfer.parse("u-ana", source, "1.00", key, destination_id=target)
 
 
 def throughput(subject: Subject, threads: int, per_thread: int) -> float:

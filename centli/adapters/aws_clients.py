@@ -8,7 +8,6 @@ adapters, and importing them is about a tenth of a Lambda cold start
 
 from __future__ import annotations
 
-import os
 from typing import Any, Final
 
 #: botocore's standard retry mode handles throttling; this bounds the attempts per request.
@@ -16,7 +15,7 @@ REQUEST_ATTEMPTS: Final = 3
 
 
 def make_client(service: str, endpoint_url: str | None = None) -> Any:
-    """A client for ``service`` (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured by botocore).
+    """A client for ``service`` at ``endpoint_url`` (the settings' AWS_ENDPOINT_URL[_<SERVICE>]), else AWS.
 
     The region defaults to us-east-1 only for a local endpoint (moto, DynamoDB Local). Against
     AWS, botocore resolves it as usual and raises NoRegionError when none is configured, rather
@@ -32,7 +31,5 @@ def make_client(service: str, endpoint_url: str | None = None) -> Any:
         read_timeout=5,
         tcp_keepalive=True,
     )
-    service_variable = f"AWS_ENDPOINT_URL_{service.upper()}"
-    local = endpoint_url or os.environ.get(service_variable) or os.environ.get("AWS_ENDPOINT_URL")
-    region = session.get_config_variable("region") or ("us-east-1" if local else None)
+    region = session.get_config_variable("region") or ("us-east-1" if endpoint_url else None)
     return session.create_client(service, endpoint_url=endpoint_url, region_name=region, config=config)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Final, Literal, TypeVar
 
+from centli.domain.backoff import jittered
 from centli.domain.errors import DependencyUnavailable
 
 T = TypeVar("T")
@@ -125,5 +126,5 @@ def retry_with_jitter(
         except Exception as error:
             if attempt == attempts - 1 or not should_retry(error):
                 raise
-            sleep(rng() * min(max_delay, base_delay * 2**attempt))
+            sleep(jittered(attempt, base_delay, max_delay, rng))
     raise AssertionError("unreachable")  # pragma: no cover

@@ -16,7 +16,6 @@ from centli.domain.errors import (
     CurrencyMismatch,
     DependencyUnavailable,
     DomainError,
-    IdempotencyConflict,
     InsufficientFunds,
     InvalidInput,
     LimitExceeded,
@@ -30,6 +29,8 @@ from centli.domain.idempotency import (
     Written,
     fingerprint,
     new_record,
+    recorded_or_raise,
+    replay,
     validate_key,
 )
 from centli.domain.ledger import (
@@ -42,9 +43,9 @@ from centli.domain.ledger import (
     last4,
     payment_concept,
 )
-from centli.domain.money import Money, parse_amount, parse_currency
+from centli.domain.money import Money, parse_currency, parse_minor
 from centli.domain.planted import PLANTED
-from centli.domain.policy import MAX_CONCEPT_LENGTH, BankPolicy, customer_text, page_size, require_id
+from centli.domain.policy import DEFAULT_PAGE_SIZE, BankPolicy, concept_text, require_id
 from centli.domain.settlement import (
     SETTLEMENT_CONCEPT,
     SETTLEMENT_OPERATION,
@@ -53,7 +54,7 @@ from centli.domain.settlement import (
     settlement_key,
 )
 from centli.ports.clock import Clock, IdGenerator
-from centli.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from centli.ports.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger("centli.banking")
 
@@ -66,20 +67,43 @@ ORDER_PAYMENT = "orderPayment"
 
 @dataclass(frozen=True, slots=True)
 class CreateTransfer:
-    """A transfer as the agent asked for it: raw values, validated by the service.
+    """A transfer as the agent asked for it, every value parsed (the edge's models parse it; :meth:`parse`
+    for other callers).
 
     ``destination_id`` is one of the customer's own account ids or a saved
-    beneficiary id; the service resolves it, own accounts first. The currency
-    is the source account's.
+    beneficiary id; the service resolves it, own accounts first. The amount is
+    in minor units of the source account's currency.
     """
 
     user_id: str
-    from_account_id: object
-    amount: object
-    idempotency_key: object
-    destination_id: object = None
-    concept: object = None
+    from_account_id: str
+    amount_minor: int
+    idempotency_key: str
+    destination_id: str
+    concept: str = ""
     correlation_id: str = ""
+
+    @classmethod
+    def parse(
+        cls,
+        user_id: str,
+        from_account_id: object,
+        amount: object,
+        idempotency_key: object,
+        destination_id: object,
+        concept: object = None,
+        correlation_id: str = "",
+    ) -> CreateTransfer:
+        """From raw input, with the domain's parser for each value (the parsers the edge's models use)."""
+        return cls(
+            user_id,
+            require_id(from_account_id, "from_account_id"),
+            parse_minor(amount),
+            validate_key(idempotency_key),
+            require_id(destination_id, "destination_id"),
+            concept_text(concept),
+            correlation_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,28 +121,6 @@ def payment_fence(user_id: str, order_id: str, outcome: dict[str, Any], now: dat
     """The record that decides an order's payment; it never lapses while anything could still retry."""
     fp = fingerprint(ORDER_PAYMENT, {"order_id": order_id})
     return new_record(user_id, order_payment_key(order_id), ORDER_PAYMENT, fp, outcome, now, ORDER_PAYMENT_FENCE)
-
-
-def replay(existing: IdempotencyRecord, operation: str, fingerprint_: str) -> dict[str, Any]:
-    """The original result for a repeated request, or IDEMPOTENCY_CONFLICT for a different one."""
-    if not existing.same_request(operation, fingerprint_):
-        raise IdempotencyConflict(field="idempotency_key")
-    return existing.result
-
-
-def recorded_or_raise(
-    uow: UnitOfWork, user_id: str, key: str, operation: str, fingerprint_: str, now: datetime, rejected: DomainError
-) -> dict[str, Any]:
-    """The original result when this exact request already succeeded under ``key``; else ``rejected``.
-
-    Only read when a check that runs before the idempotency claim (a limit, a
-    beneficiary, a price) rejects the request: that check may have changed
-    since the original was accepted, and a retry must still get its result.
-    """
-    existing = uow.idempotency.get(user_id, key)
-    if existing is not None and existing.is_live(now) and existing.same_request(operation, fingerprint_):
-        return existing.result
-    raise rejected
 
 
 class BankingService:
@@ -142,8 +144,7 @@ class BankingService:
         with self._uow() as uow:
             return uow.accounts.list_for_user(user_id)
 
-    def get_balance(self, user_id: str, account_id: object) -> Account:
-        account_id = require_id(account_id, "account_id")
+    def get_balance(self, user_id: str, account_id: str) -> Account:
         with self._uow() as uow:
             account = uow.accounts.get(user_id, account_id)
         if account is None:
@@ -151,14 +152,12 @@ class BankingService:
         return account
 
     def list_transactions(
-        self, user_id: str, account_id: object, limit: object = None, cursor: object = None
+        self, user_id: str, account_id: str, limit: int | None = None, cursor: str | None = None
     ) -> HistoryPage:
-        account_id = require_id(account_id, "account_id")
-        size = page_size(limit)
         scope = f"tx:{account_id}"
-        position = None if cursor in (None, "") else self._cursors.decode(str(cursor), user_id, scope)
+        position = self._cursors.decode(cursor, user_id, scope) if cursor else None
         with self._uow() as uow:
-            page = uow.ledger.history(user_id, account_id, size, position)
+            page = uow.ledger.history(user_id, account_id, limit or DEFAULT_PAGE_SIZE, position)
         next_cursor = None if page.next_position is None else self._cursors.encode(user_id, scope, page.next_position)
         return HistoryPage(page.items, next_cursor)
 
@@ -166,8 +165,7 @@ class BankingService:
         with self._uow() as uow:
             return uow.beneficiaries.list_for_user(user_id)
 
-    def get_transfer(self, user_id: str, transfer_id: object) -> Transfer:
-        transfer_id = require_id(transfer_id, "transfer_id")
+    def get_transfer(self, user_id: str, transfer_id: str) -> Transfer:
         with self._uow() as uow:
             transfer = uow.ledger.get_transfer(user_id, transfer_id)
         if transfer is None:
@@ -181,20 +179,17 @@ class BankingService:
 
     def send_transfer(self, cmd: CreateTransfer) -> Written[Transfer]:
         """:meth:`create_transfer`, saying whether the result is an earlier one returned again."""
-        from_account = require_id(cmd.from_account_id, "from_account_id")
-        destination = require_id(cmd.destination_id, "destination_id")
-        concept = customer_text(cmd.concept, "concept", MAX_CONCEPT_LENGTH)
-        key = validate_key(cmd.idempotency_key)
+        from_account, destination, key = cmd.from_account_id, cmd.destination_id, cmd.idempotency_key
         if destination == from_account:
             raise InvalidInput("The source and destination accounts are the same.", field="destination_id")
         currency = self._source_currency(cmd.user_id, from_account)
-        amount = parse_amount(cmd.amount, currency)
+        amount = Money(cmd.amount_minor, currency)
         params = {
             "from_account_id": from_account,
             "destination_id": destination,
             "amount_minor": amount.minor,
             "currency": currency,
-            "concept": concept,
+            "concept": cmd.concept,
         }
         fp = fingerprint(CREATE_TRANSFER, params)
         now = self._clock.now()
@@ -213,7 +208,7 @@ class BankingService:
                             raise InvalidInput("That beneficiary is the source account itself.", field="destination_id")
                 except DomainError as rejected:
                     # A retry of a request accepted before the rules or data changed keeps its result.
-                    found = recorded_or_raise(uow, cmd.user_id, key, CREATE_TRANSFER, fp, now, rejected)
+                    found = recorded_or_raise(uow.idempotency.get(cmd.user_id, key), CREATE_TRANSFER, fp, now, rejected)
                     return Written(Transfer.from_dict(found), replayed=True)
                 transfer = Transfer(
                     transfer_id=self._ids.new_id("trf"),
@@ -221,28 +216,18 @@ class BankingService:
                     from_account_id=from_account,
                     to=target,
                     amount=amount,
-                    concept=concept,
+                    concept=cmd.concept,
                     created_at=now,
                     beneficiary_id=None if beneficiary is None else beneficiary.beneficiary_id,
                 )
                 uow.idempotency.claim(new_record(cmd.user_id, key, CREATE_TRANSFER, fp, transfer.to_dict(), now))
                 uow.limits.add(cmd.user_id, self._policy.business_day(now), amount, limits.daily_total)
                 uow.ledger.post(transfer, resolve_destination=beneficiary is None)
+                completed = ev.TransferCompleted(
+                    transfer.transfer_id, from_account, target.account_id, transfer.beneficiary_id, amount
+                )
                 uow.outbox.add(
-                    self._new_event(
-                        ev.TRANSFER_COMPLETED,
-                        cmd.user_id,
-                        cmd.correlation_id or transfer.transfer_id,
-                        None,
-                        {
-                            "transfer_id": transfer.transfer_id,
-                            "from_account_id": from_account,
-                            "to_account_id": target.account_id,
-                            "beneficiary_id": transfer.beneficiary_id,
-                            "amount": amount.to_decimal_string(),
-                            "currency": currency,
-                        },
-                    )
+                    self._new_event(completed, cmd.user_id, cmd.correlation_id or transfer.transfer_id, None)
                 )
                 try:
                     uow.commit()
@@ -289,22 +274,20 @@ class BankingService:
     # purchase saga: payment ---------------------------------------------------
     def pay_for_order(self, event: DomainEvent) -> None:
         """PURCHASE_INITIATED -> debit the buyer, credit the seller, once per order."""
-        p = event.payload
-        order_id = str(p["order_id"])
-        currency = str(p["currency"])
-        amount = Money.of(str(p["amount"]), currency)
+        purchase = ev.PurchaseInitiated.of(event)
+        order_id = purchase.order_id
         now = self._clock.now()
         if now >= event.occurred_at + IDEMPOTENCY_WINDOW:
             # The sweeper's void lives 24 h: a later delivery (a DLQ redrive) must never take the money.
-            self._decline_payment(event, "TIMEOUT")
+            self._decline_payment(event, purchase, "TIMEOUT")
             return
         transfer = Transfer(
             transfer_id=self._ids.new_id("trf"),
             user_id=event.user_id,
-            from_account_id=str(p["account_id"]),
+            from_account_id=purchase.account_id,
             # Merchant settlement: one of the seller's clearing accounts, never the seller's hot account.
-            to=clearing_for_order(AccountRef(str(p["seller_user_id"]), str(p["seller_account_id"])), order_id),
-            amount=amount,
+            to=clearing_for_order(AccountRef(purchase.seller_user_id, purchase.seller_account_id), order_id),
+            amount=purchase.amount,
             concept=payment_concept(order_id),
             created_at=now,
             kind="PURCHASE_PAYMENT",
@@ -320,28 +303,20 @@ class BankingService:
                 )
             )
             uow.ledger.post(transfer)
-            uow.outbox.add(
-                self._new_event(
-                    ev.PAYMENT_COMPLETED,
-                    event.user_id,
-                    event.correlation_id,
-                    event.event_id,
-                    {**_order_facts(p), "transfer_id": transfer.transfer_id},
-                )
-            )
+            paid = ev.PaymentCompleted(*purchase.carried(), transfer_id=transfer.transfer_id)
+            uow.outbox.add(self._new_event(paid, event.user_id, event.correlation_id, event.event_id))
             try:
                 uow.commit()
             except (EventAlreadyProcessed, DuplicateIdempotencyKey):
                 log.info("payment already decided", extra={"order_id": order_id})
                 return
             except (InsufficientFunds, AccountNotFound, CurrencyMismatch) as declined:
-                self._decline_payment(event, declined.code)
+                self._decline_payment(event, purchase, declined.code)
                 return
         log.info("payment completed", extra={"order_id": order_id})
 
-    def _decline_payment(self, event: DomainEvent, reason: str) -> None:
-        p = event.payload
-        order_id = str(p["order_id"])
+    def _decline_payment(self, event: DomainEvent, purchase: ev.PurchaseInitiated, reason: str) -> None:
+        order_id = purchase.order_id
         now = self._clock.now()
         with self._uow() as uow:
             uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.DECLINED, now)
@@ -350,22 +325,15 @@ class BankingService:
                     event.user_id, order_id, {"outcome": "DECLINED", "reason": reason, "event_id": event.event_id}, now
                 )
             )
-            uow.outbox.add(
-                self._new_event(
-                    ev.PAYMENT_FAILED,
-                    event.user_id,
-                    event.correlation_id,
-                    event.event_id,
-                    {**_order_facts(p), "reason": reason},
-                )
-            )
+            failed = ev.PaymentFailed(*purchase.carried(), reason=reason)
+            uow.outbox.add(self._new_event(failed, event.user_id, event.correlation_id, event.event_id))
             try:
                 uow.commit()
             except (EventAlreadyProcessed, DuplicateIdempotencyKey):
                 return
         log.info("payment declined", extra={"order_id": order_id, "reason": reason})
 
-    def resolve_stuck_order(self, user_id: str, order_facts: dict[str, Any], correlation_id: str) -> bool:
+    def resolve_stuck_order(self, user_id: str, order: ev.OrderFacts, correlation_id: str) -> bool:
         """Settle an order stuck PENDING: void its payment, or re-announce the decision already made.
 
         Returns True when the payment was voided (PAYMENT_FAILED, reason TIMEOUT).
@@ -373,20 +341,18 @@ class BankingService:
         dead-letter queue), the decision is published again so the order
         settles the way the money went; consumers dedupe by order state.
         """
-        order_id = str(order_facts["order_id"])
+        order_id = order.order_id
         now = self._clock.now()
+        timeout = ev.PaymentFailed(*order.carried(), reason="TIMEOUT", swept=True)
         if PLANTED.sweeper_voids_without_fence:
             # Planted bug 2 (centli.domain.planted): check, then act, with no claim between them.
             with self._uow() as uow:
                 if uow.idempotency.get(user_id, order_payment_key(order_id)) is None:
-                    payload = {**order_facts, "reason": "TIMEOUT", "swept": True}
-                    uow.outbox.add(self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, payload))
+                    uow.outbox.add(self._new_event(timeout, user_id, correlation_id, None))
                     uow.commit()
                     return True
         with self._uow() as uow:
-            void = self._new_event(
-                ev.PAYMENT_FAILED, user_id, correlation_id, None, {**order_facts, "reason": "TIMEOUT", "swept": True}
-            )
+            void = self._new_event(timeout, user_id, correlation_id, None)
             fence = {"outcome": "VOIDED", "reason": "TIMEOUT", "event_id": void.event_id}
             uow.idempotency.claim(payment_fence(user_id, order_id, fence, now))
             uow.outbox.add(void)
@@ -396,12 +362,15 @@ class BankingService:
             except DuplicateIdempotencyKey as decided:
                 outcome = decided.existing.result
         with self._uow() as uow:
+            decision: ev.SagaFact
             if outcome.get("outcome") == "PAID":
-                payload = {**order_facts, "transfer_id": outcome.get("transfer_id"), "swept": True}
-                uow.outbox.add(self._new_event(ev.PAYMENT_COMPLETED, user_id, correlation_id, None, payload))
+                decision = ev.PaymentCompleted(
+                    *order.carried(), transfer_id=str(outcome.get("transfer_id")), swept=True
+                )
             else:
-                payload = {**order_facts, "reason": outcome.get("reason", "PAYMENT_FAILED"), "swept": True}
-                uow.outbox.add(self._new_event(ev.PAYMENT_FAILED, user_id, correlation_id, None, payload))
+                reason = str(outcome.get("reason", "PAYMENT_FAILED"))
+                decision = ev.PaymentFailed(*order.carried(), reason=reason, swept=True)
+            uow.outbox.add(self._new_event(decision, user_id, correlation_id, None))
             uow.commit()
         log.warning("stuck order's payment decision re-published", extra={"order_id": order_id})
         return False
@@ -456,8 +425,3 @@ class BankingService:
             except DuplicateIdempotencyKey:
                 return 0  # another run settled this account in this minute
         return 1
-
-
-def _order_facts(payload: dict[str, Any]) -> dict[str, Any]:
-    """What every later saga step needs, carried forward (the seed lost product_id here)."""
-    return {k: payload[k] for k in ("order_id", "product_id", "quantity") if k in payload}

@@ -1,11 +1,18 @@
-"""The event envelope shared by the outbox, the buses and EventBridge ``Detail``."""
+"""The event envelope shared by the outbox, the buses and EventBridge ``Detail``, and the saga's facts.
+
+The envelope (:class:`DomainEvent`) is the contract's wire shape, its payload
+plain JSON. Each saga event's payload has a type here (:class:`PurchaseInitiated`,
+:class:`PaymentCompleted`, ...): producers build one, consumers read one back
+with :meth:`SagaFact.of`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final, Self
 
+from centli.domain.money import Money
 from centli.ports.clock import Clock, IdGenerator
 
 EVENT_BUS_NAME: Final = "centli-event-bus"
@@ -108,6 +115,114 @@ class EventAlreadyProcessed(Exception):
         self.event_id = event_id
 
 
+# the saga's facts: one type per payload ----------------------------------------
+_FIELD_TYPES: Final[dict[str, type]] = {"str": str, "int": int, "bool": bool}
+
+
+@dataclass(frozen=True, slots=True)
+class SagaFact:
+    """A payload with a type. On the wire: its fields in order; ``amount`` a :class:`Money` as the contract's
+    ``amount`` (decimal text) plus ``currency``; a flag only when set (``False`` is omitted)."""
+
+    type: ClassVar[str]
+
+    def payload(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Money):
+                data[f.name], data["currency"] = value.to_decimal_string(), value.currency
+            elif value is not False:
+                data[f.name] = value
+        return data
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> Self:
+        """The fact an event carries (its type must be this fact's)."""
+        if event.type != cls.type:
+            raise ValueError(f"{event.type} is not {cls.type}")
+        p = event.payload
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.type == "Money":
+                values[f.name] = Money.of(str(p[f.name]), str(p["currency"]))
+            elif f.name in p:  # else the field's default
+                value = p[f.name]
+                values[f.name] = None if value is None else _FIELD_TYPES.get(str(f.type).split(" ")[0], str)(value)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFacts(SagaFact):
+    """What every step of a purchase carries forward (the seed lost product_id here)."""
+
+    order_id: str
+    product_id: str
+    quantity: int
+
+    def carried(self) -> tuple[str, str, int]:
+        """The facts the next step's event carries forward: ``NextEvent(*facts.carried(), ...)``."""
+        return self.order_id, self.product_id, self.quantity
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseInitiated(OrderFacts):
+    """Everything the later steps need (DESIGN, how a purchase runs)."""
+
+    type: ClassVar[str] = PURCHASE_INITIATED
+    account_id: str
+    amount: Money
+    seller_account_id: str
+    seller_user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryReserved(OrderFacts):
+    type: ClassVar[str] = INVENTORY_RESERVED
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentCompleted(OrderFacts):
+    type: ClassVar[str] = PAYMENT_COMPLETED
+    transfer_id: str
+    #: Published again by the sweeper for a stuck order whose payment was already decided.
+    swept: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFailed(OrderFacts):
+    type: ClassVar[str] = PAYMENT_FAILED
+    reason: str
+    #: Sent by the sweeper: a void (reason TIMEOUT), or a decline published again.
+    swept: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryReleased(OrderFacts):
+    type: ClassVar[str] = INVENTORY_RELEASED
+
+
+@dataclass(frozen=True, slots=True)
+class OrderConfirmed(OrderFacts):
+    type: ClassVar[str] = ORDER_CONFIRMED
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled(OrderFacts):
+    type: ClassVar[str] = ORDER_CANCELLED
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCompleted(SagaFact):
+    type: ClassVar[str] = TRANSFER_COMPLETED
+    transfer_id: str
+    from_account_id: str
+    to_account_id: str
+    beneficiary_id: str | None
+    amount: Money
+
+
 class EventFactory:
     """Stamps new events with an id and the application's clock."""
 
@@ -115,15 +230,13 @@ class EventFactory:
         self._ids = ids
         self._clock = clock
 
-    def __call__(
-        self, type_: str, user_id: str, correlation_id: str, causation_id: str | None, payload: dict[str, Any]
-    ) -> DomainEvent:
+    def __call__(self, fact: SagaFact, user_id: str, correlation_id: str, causation_id: str | None) -> DomainEvent:
         return DomainEvent(
             event_id=self._ids.new_id("evt"),
-            type=type_,
+            type=fact.type,
             occurred_at=self._clock.now(),
             correlation_id=correlation_id,
             causation_id=causation_id,
             user_id=user_id,
-            payload=payload,
+            payload=fact.payload(),
         )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from centli.domain.errors import DomainError, IdempotencyConflict, InvalidInput
+
 T = TypeVar("T")
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -98,19 +100,38 @@ def new_record(
     )
 
 
-def validate_key(raw: object) -> str:
+def validate_key(raw: object, field_name: str = "idempotency_key") -> str:
     """An idempotency key from input: 1 to 128 letters, digits, dashes or underscores.
 
     The narrow alphabet keeps customers' keys apart from the internal ones
     (``order-payment:<order_id>``), which always contain a colon.
     """
-    from centli.domain.errors import InvalidInput
-
     if not isinstance(raw, str) or not raw.strip():
-        raise InvalidInput("An idempotency key is required for this request.", field="idempotency_key")
+        raise InvalidInput("An idempotency key is required for this request.", field=field_name)
     key = raw.strip()
     if not _KEY_RE.fullmatch(key):
         raise InvalidInput(
-            "The idempotency key must be 1 to 128 letters, digits, dashes or underscores.", field="idempotency_key"
+            "The idempotency key must be 1 to 128 letters, digits, dashes or underscores.", field=field_name
         )
     return key
+
+
+def replay(existing: IdempotencyRecord, operation: str, fingerprint_: str) -> dict[str, Any]:
+    """The original result for a repeated request, or IDEMPOTENCY_CONFLICT for a different one."""
+    if not existing.same_request(operation, fingerprint_):
+        raise IdempotencyConflict(field="idempotency_key")
+    return existing.result
+
+
+def recorded_or_raise(
+    existing: IdempotencyRecord | None, operation: str, fingerprint_: str, now: datetime, rejected: DomainError
+) -> dict[str, Any]:
+    """The original result when this exact request already succeeded under its key; else ``rejected``.
+
+    Only read when a check that runs before the idempotency claim (a limit, a
+    beneficiary, a price) rejects the request: that check may have changed
+    since the original was accepted, and a retry must still get its result.
+    """
+    if existing is not None and existing.is_live(now) and existing.same_request(operation, fingerprint_):
+        return existing.result
+    raise rejected

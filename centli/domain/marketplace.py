@@ -5,38 +5,38 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from centli.domain import events as ev
-from centli.domain.banking import BankingService, recorded_or_raise, replay
 from centli.domain.catalog import Product
 from centli.domain.cursor import CursorCodec
 from centli.domain.errors import (
     ConcurrencyConflict,
     DependencyUnavailable,
     DomainError,
-    InvalidInput,
     LimitExceeded,
     OrderNotFound,
     ProductNotFound,
 )
 from centli.domain.events import DomainEvent, EventAlreadyProcessed
-from centli.domain.idempotency import DuplicateIdempotencyKey, Written, fingerprint, new_record, validate_key
+from centli.domain.idempotency import (
+    DuplicateIdempotencyKey,
+    Written,
+    fingerprint,
+    new_record,
+    recorded_or_raise,
+    replay,
+    validate_key,
+)
 from centli.domain.ledger import AccountRef
 from centli.domain.orders import Order
-from centli.domain.policy import (
-    MAX_PAGE_SIZE,
-    MAX_PURCHASE_QUANTITY,
-    MAX_QUERY_LENGTH,
-    BankPolicy,
-    optional_text,
-    page_size,
-    parse_int,
-    require_id,
-)
+from centli.domain.policy import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BankPolicy, purchase_quantity, require_id
 from centli.domain.tracing import correlation
 from centli.ports.clock import Clock, IdGenerator
 from centli.ports.unit_of_work import UnitOfWorkFactory
+
+if TYPE_CHECKING:  # the sweep asks the payment side to decide; the two contexts share no code
+    from centli.domain.banking import BankingService
 
 log = logging.getLogger("centli.marketplace")
 
@@ -49,12 +49,34 @@ SAGA_STEP_ATTEMPTS = 3
 
 @dataclass(frozen=True, slots=True)
 class CreatePurchase:
+    """A purchase as the agent asked for it, every value parsed (by the edge's models, or :meth:`parse`)."""
+
     user_id: str
-    product_id: object
-    quantity: object
-    account_id: object
-    idempotency_key: object
+    product_id: str
+    quantity: int
+    account_id: str
+    idempotency_key: str
     correlation_id: str = ""
+
+    @classmethod
+    def parse(
+        cls,
+        user_id: str,
+        product_id: object,
+        quantity: object,
+        account_id: object,
+        idempotency_key: object,
+        correlation_id: str = "",
+    ) -> CreatePurchase:
+        """From raw input, with the domain's parser for each value (the parsers the edge's models use)."""
+        return cls(
+            user_id,
+            require_id(product_id, "product_id"),
+            purchase_quantity(quantity),
+            require_id(account_id, "account_id"),
+            validate_key(idempotency_key),
+            correlation_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +91,8 @@ class OrderPage:
     next_cursor: str | None
 
 
-def order_facts(order: Order) -> dict[str, Any]:
-    return {"order_id": order.order_id, "product_id": order.product_id, "quantity": order.quantity}
+def order_facts(order: Order) -> ev.OrderFacts:
+    return ev.OrderFacts(order.order_id, order.product_id, order.quantity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,40 +122,40 @@ class MarketplaceService:
 
     # catalog ----------------------------------------------------------------
     def search_products(
-        self, user_id: str, query: object = None, category: object = None, limit: object = None, cursor: object = None
+        self,
+        user_id: str,
+        query: str | None = None,
+        category: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
     ) -> ProductPage:
-        text = optional_text(query, "query", MAX_QUERY_LENGTH) or None
-        cat = optional_text(category, "category", MAX_QUERY_LENGTH) or None
-        size = page_size(limit)
+        text, cat = query or None, category or None
         scope = f"products:{text or ''}:{cat or ''}"
-        position = None if cursor in (None, "") else self._cursors.decode(str(cursor), user_id, scope)
+        position = self._cursors.decode(cursor, user_id, scope) if cursor else None
         with self._uow() as uow:
-            page = uow.products.search(text, cat, size, position)
+            page = uow.products.search(text, cat, limit or DEFAULT_PAGE_SIZE, position)
         next_cursor = None if page.next_position is None else self._cursors.encode(user_id, scope, page.next_position)
         return ProductPage(page.items, next_cursor)
 
-    def get_product(self, product_id: object) -> Product:
-        pid = require_id(product_id, "product_id")
+    def get_product(self, product_id: str) -> Product:
         with self._uow() as uow:
-            product = uow.products.get(pid)
+            product = uow.products.get(product_id)
         if product is None:
             raise ProductNotFound(field="product_id")
         return product
 
     # orders -----------------------------------------------------------------
-    def get_order(self, user_id: str, order_id: object) -> Order:
-        oid = require_id(order_id, "order_id")
+    def get_order(self, user_id: str, order_id: str) -> Order:
         with self._uow() as uow:
-            order = uow.orders.get(user_id, oid)
+            order = uow.orders.get(user_id, order_id)
         if order is None:
             raise OrderNotFound(field="order_id")
         return order
 
-    def list_orders(self, user_id: str, limit: object = None, cursor: object = None) -> OrderPage:
-        size = page_size(limit)
-        position = None if cursor in (None, "") else self._cursors.decode(str(cursor), user_id, "orders")
+    def list_orders(self, user_id: str, limit: int | None = None, cursor: str | None = None) -> OrderPage:
+        position = self._cursors.decode(cursor, user_id, "orders") if cursor else None
         with self._uow() as uow:
-            page = uow.orders.list_for_user(user_id, size, position)
+            page = uow.orders.list_for_user(user_id, limit or DEFAULT_PAGE_SIZE, position)
         next_cursor = (
             None if page.next_position is None else self._cursors.encode(user_id, "orders", page.next_position)
         )
@@ -145,12 +167,7 @@ class MarketplaceService:
 
     def place_purchase(self, cmd: CreatePurchase) -> Written[Order]:
         """:meth:`create_purchase`, saying whether the result is an earlier one returned again."""
-        pid = require_id(cmd.product_id, "product_id")
-        account_id = require_id(cmd.account_id, "account_id")
-        quantity = parse_int(cmd.quantity, "quantity")
-        if not 1 <= quantity <= MAX_PURCHASE_QUANTITY:
-            raise InvalidInput(f"The quantity must be between 1 and {MAX_PURCHASE_QUANTITY}.", field="quantity")
-        key = validate_key(cmd.idempotency_key)
+        pid, quantity, account_id, key = cmd.product_id, cmd.quantity, cmd.account_id, cmd.idempotency_key
         fp = fingerprint(CREATE_PURCHASE, {"product_id": pid, "quantity": quantity, "account_id": account_id})
         now = self._clock.now()
         with self._uow() as uow:
@@ -164,7 +181,7 @@ class MarketplaceService:
                     raise LimitExceeded(f"A single payment can be at most {limits.per_transfer}.", field="quantity")
             except DomainError as rejected:
                 # A retry of a purchase accepted before the catalog or the limits changed keeps its result.
-                found = recorded_or_raise(uow, cmd.user_id, key, CREATE_PURCHASE, fp, now, rejected)
+                found = recorded_or_raise(uow.idempotency.get(cmd.user_id, key), CREATE_PURCHASE, fp, now, rejected)
                 return Written(Order.from_dict(found), replayed=True)
             order_id = self._ids.new_id("ord")
             order = Order(
@@ -185,24 +202,11 @@ class MarketplaceService:
             uow.accounts.require(cmd.user_id, account_id, total)
             uow.products.reserve(pid, quantity)
             uow.orders.add(order)
-            facts = order_facts(order)
-            uow.outbox.add(self._new_event(ev.INVENTORY_RESERVED, cmd.user_id, order.correlation_id, None, facts))
-            uow.outbox.add(
-                self._new_event(
-                    ev.PURCHASE_INITIATED,
-                    cmd.user_id,
-                    order.correlation_id,
-                    None,
-                    {
-                        **facts,
-                        "account_id": account_id,
-                        "amount": total.to_decimal_string(),
-                        "currency": total.currency,
-                        "seller_account_id": product.seller.account_id,
-                        "seller_user_id": product.seller.user_id,
-                    },
-                )
-            )
+            facts = order_facts(order).carried()
+            seller = product.seller
+            initiated = ev.PurchaseInitiated(*facts, account_id, total, seller.account_id, seller.user_id)
+            for fact in (ev.InventoryReserved(*facts), initiated):
+                uow.outbox.add(self._new_event(fact, cmd.user_id, order.correlation_id, None))
             try:
                 uow.commit()
             except DuplicateIdempotencyKey as duplicate:
@@ -213,14 +217,15 @@ class MarketplaceService:
     # purchase saga: settlement ---------------------------------------------
     def confirm_order(self, event: DomainEvent) -> None:
         """PAYMENT_COMPLETED -> CONFIRMED, and the reserved stock is committed."""
-        self._settle(event, CONFIRM_CONSUMER, confirm=True)
+        self._settle(event, ev.PaymentCompleted.of(event), CONFIRM_CONSUMER)
 
     def cancel_order(self, event: DomainEvent) -> None:
         """PAYMENT_FAILED -> stock released, CANCELLED (the compensation)."""
-        self._settle(event, CANCEL_CONSUMER, confirm=False)
+        self._settle(event, ev.PaymentFailed.of(event), CANCEL_CONSUMER)
 
-    def _settle(self, event: DomainEvent, consumer: str, *, confirm: bool) -> None:
-        order_id = str(event.payload["order_id"])
+    def _settle(self, event: DomainEvent, decision: ev.PaymentCompleted | ev.PaymentFailed, consumer: str) -> None:
+        order_id = decision.order_id
+        confirm = isinstance(decision, ev.PaymentCompleted)
         for attempt in range(1, SAGA_STEP_ATTEMPTS + 1):
             now = self._clock.now()
             with self._uow() as uow:
@@ -233,36 +238,19 @@ class MarketplaceService:
                     # Already settled: the fence on the payment makes a contradiction impossible.
                     log.warning("order already settled", extra={"order_id": order_id, "status": order.status})
                 else:
-                    facts = order_facts(order)
+                    facts = order_facts(order).carried()
                     uow.inbox.mark_processed(consumer, event.event_id, ev.CONFIRMED if confirm else ev.RELEASED, now)
-                    if confirm:
-                        settled = order.confirm(now, str(event.payload.get("transfer_id", "")))
+                    outcome: tuple[ev.SagaFact, ...]
+                    if isinstance(decision, ev.PaymentCompleted):
                         uow.products.commit_reserved(order.product_id, order.quantity)
-                        uow.orders.update(settled)
-                        uow.outbox.add(
-                            self._new_event(
-                                ev.ORDER_CONFIRMED, order.user_id, event.correlation_id, event.event_id, facts
-                            )
-                        )
+                        uow.orders.update(order.confirm(now, decision.transfer_id))
+                        outcome = (ev.OrderConfirmed(*facts),)
                     else:
-                        reason = str(event.payload.get("reason", "PAYMENT_FAILED"))
-                        settled = order.cancel(now, reason)
                         uow.products.release(order.product_id, order.quantity)
-                        uow.orders.update(settled)
-                        uow.outbox.add(
-                            self._new_event(
-                                ev.INVENTORY_RELEASED, order.user_id, event.correlation_id, event.event_id, facts
-                            )
-                        )
-                        uow.outbox.add(
-                            self._new_event(
-                                ev.ORDER_CANCELLED,
-                                order.user_id,
-                                event.correlation_id,
-                                event.event_id,
-                                {**facts, "reason": reason},
-                            )
-                        )
+                        uow.orders.update(order.cancel(now, decision.reason))
+                        outcome = (ev.InventoryReleased(*facts), ev.OrderCancelled(*facts, reason=decision.reason))
+                    for fact in outcome:
+                        uow.outbox.add(self._new_event(fact, order.user_id, event.correlation_id, event.event_id))
                 try:
                     uow.commit()
                     return

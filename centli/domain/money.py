@@ -20,6 +20,8 @@ MINOR_DIGITS = 2
 _SCALE: int = 10**MINOR_DIGITS
 #: Largest amount accepted from input: 15 integer digits is far above any limit.
 _MAX_INTEGER_DIGITS = 15
+#: Longest amount text accepted from input.
+MAX_AMOUNT_LENGTH = 64
 
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}\Z")  # \Z: "$" would accept a trailing newline
 _AMOUNT_RE = re.compile(r"^(?P<whole>\d+)(?:\.(?P<frac>\d+))?\Z", re.ASCII)  # ASCII digits only
@@ -108,13 +110,19 @@ def parse_currency(raw: object, supported: frozenset[str] | None = None) -> str:
 
 
 def parse_amount(raw: object, currency: str = DEFAULT_CURRENCY, *, field: str = "amount") -> Money:
-    """Agent input to a positive Money, or :class:`InvalidAmount` saying why.
+    """Agent input to a positive Money, or :class:`InvalidAmount` saying why (see :func:`parse_minor`)."""
+    return Money(parse_minor(raw, field=field), currency)
+
+
+def parse_minor(raw: object, *, field: str = "amount") -> int:
+    """Agent input to a positive count of minor units, or :class:`InvalidAmount` saying why.
 
     Accepts a decimal string (``"1500"``, ``"1500.5"``, ``"1500.00"``), an int,
     a Decimal, or a float the runtime already parsed from JSON (read through its
     shortest round-trip text, so ``0.1`` is exactly ``"0.1"``). Rejects zero,
     negatives, non-finite values, exponent form and more than two decimals.
-    Limits are a business rule, checked by the caller.
+    Limits are a business rule, checked by the caller. The currency is not part of
+    the input: a transfer takes its source account's.
     """
     text = _amount_text(raw, field)
     lowered = text.lower()
@@ -134,7 +142,7 @@ def parse_amount(raw: object, currency: str = DEFAULT_CURRENCY, *, field: str = 
     minor = _parse_unsigned(text)
     if minor == 0:
         raise InvalidAmount("The amount must be greater than zero.", field=field)
-    return Money(minor, currency)
+    return minor
 
 
 def _amount_text(raw: object, field: str) -> str:
@@ -152,7 +160,7 @@ def _amount_text(raw: object, field: str) -> str:
         return str(raw)
     if isinstance(raw, str):
         text = raw.strip()
-        if not text or len(text) > 64:
+        if not text or len(text) > MAX_AMOUNT_LENGTH:
             raise InvalidAmount("The amount is missing or not a number.", field=field)
         return text
     raise InvalidAmount("The amount must be a number.", field=field)

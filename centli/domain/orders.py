@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from centli.domain.backoff import exponential
 from centli.domain.errors import InvalidOrderState
 from centli.domain.ledger import AccountRef
 from centli.domain.money import Money
@@ -53,7 +54,7 @@ class Order:
     def backed_off(self, now: datetime, timeout: timedelta) -> Order:
         """The order after the sweeper acted on it: next due ``timeout * 2**attempts`` from now (capped)."""
         attempts = self.sweep_attempts + 1
-        wait = min(timeout * 2 ** (attempts - 1), MAX_SWEEP_BACKOFF)
+        wait = exponential(attempts - 1, timeout, MAX_SWEEP_BACKOFF)
         # Stored as "when the timeout counts from", so the sweeper's one query (sweep_time < now - timeout) finds it.
         return replace(
             self, version=self.version + 1, sweep_attempts=attempts, sweep_from=now + wait - timeout, updated_at=now

@@ -57,13 +57,20 @@ class BankPolicy:
         return moment.astimezone(self.timezone).date().isoformat()
 
 
-def page_size(raw: object, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
-    """A list ``limit`` from input: an integer from 1 to ``maximum``."""
-    if raw is None or raw == "":
-        return default
-    value = parse_int(raw, "limit")
-    if not 1 <= value <= maximum:
-        raise InvalidInput(f"The limit must be between 1 and {maximum}.", field="limit")
+def page_size(raw: object, field_name: str = "limit") -> int:
+    """A list ``limit`` from input: a whole number from 1 to MAX_PAGE_SIZE (a service takes None as the default)."""
+    return whole_number_between(raw, field_name, 1, MAX_PAGE_SIZE)
+
+
+def purchase_quantity(raw: object, field_name: str = "quantity") -> int:
+    """How many units to buy, from input: a whole number from 1 to MAX_PURCHASE_QUANTITY."""
+    return whole_number_between(raw, field_name, 1, MAX_PURCHASE_QUANTITY)
+
+
+def whole_number_between(raw: object, field_name: str, low: int, high: int) -> int:
+    value = parse_int(raw, field_name)
+    if not low <= value <= high:
+        raise InvalidInput(f"The {field_name} must be between {low} and {high}.", field=field_name)
     return value
 
 
@@ -91,6 +98,16 @@ def require_id(raw: object, field_name: str) -> str:
     if len(value) > MAX_ID_LENGTH or _ID_CHARACTERS.fullmatch(value) is None:
         raise InvalidInput(f"{field_name} is not a valid identifier.", field=field_name)
     return value
+
+
+def concept_text(raw: object, field_name: str = "concept") -> str:
+    """A transfer's concept: customer-written text its recipient reads (see :func:`customer_text`)."""
+    return customer_text(raw, field_name, MAX_CONCEPT_LENGTH)
+
+
+def search_text(raw: object, field_name: str) -> str:
+    """Words to search the catalog for (a query or a category)."""
+    return optional_text(raw, field_name, MAX_QUERY_LENGTH)
 
 
 def optional_text(raw: object, field_name: str, max_length: int) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import time
 from collections.abc import Mapping
 from typing import Any, Final
@@ -55,7 +54,7 @@ def _configuration(environ: Mapping[str, str] | None) -> tuple[Settings, SecretS
         settings = Settings.from_env(environ)
         return settings, settings.identity_secret_source()
     if not _configured:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env()
         _configured.append((settings, settings.identity_secret_source()))
     return _configured[0]
 

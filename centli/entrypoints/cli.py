@@ -251,11 +251,13 @@ def run(args: argparse.Namespace) -> int:
 
 def tables_create() -> int:
     """Create the DynamoDB tables from the definitions template.yaml also uses (boto3 loads only here)."""
-    from centli.adapters.dynamodb import TableNames, make_dynamodb_client
+    from centli.adapters.dynamodb import make_dynamodb_client
     from centli.adapters.dynamodb.schema import create_tables
+    from centli.entrypoints.settings import Settings
 
-    names = TableNames.from_env()
-    created = create_tables(make_dynamodb_client(), names)
+    settings = Settings.from_env()
+    names = settings.table_names()
+    created = create_tables(make_dynamodb_client(settings.aws_endpoint("dynamodb")), names)
     for _, name in names.items():
         print(f"{'created' if name in created else 'exists '} {name}")
     return 0

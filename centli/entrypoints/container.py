@@ -55,6 +55,15 @@ finally:
     sys.meta_path.remove(_skip)
 
 
+def read_settings() -> Settings:
+    """The process's settings, read once from the environment; the log level and stream take effect here."""
+    from centli.entrypoints.logs import configure
+
+    settings = Settings.from_env()
+    configure(level=settings.log_level, stream=settings.log_stream)
+    return settings
+
+
 def make_store(settings: Settings, clock: Clock) -> Any:
     """The configured store: memory (with the demo bank, for local tries), sqlite or dynamodb."""
     if settings.backend == "memory":
@@ -69,9 +78,9 @@ def make_store(settings: Settings, clock: Clock) -> Any:
         from centli.adapters.sqlite import SqliteStore
 
         return SqliteStore(settings.sqlite_path, faults=None)
-    from centli.adapters.dynamodb import DynamoStore, TableNames, make_dynamodb_client
+    from centli.adapters.dynamodb import DynamoStore, make_dynamodb_client
 
-    return DynamoStore(make_dynamodb_client(), TableNames.from_env())
+    return DynamoStore(make_dynamodb_client(settings.aws_endpoint("dynamodb")), settings.table_names())
 
 
 def outbox_of(store: Any, settings: Settings) -> Any:
@@ -84,7 +93,7 @@ def make_event_publisher(settings: Settings) -> Any:
     """The EventBridge publisher of the outbox stream relay (AWS only)."""
     from centli.adapters.eventbridge import EventBridgePublisher, make_events_client
 
-    return EventBridgePublisher(make_events_client(), settings.event_bus_name)
+    return EventBridgePublisher(make_events_client(settings.aws_endpoint("events")), settings.event_bus_name)
 
 
 def build_application(
@@ -107,7 +116,7 @@ def identity_secret_of(settings: Settings) -> SecretSource | None:
 
 
 class Container(containers.DeclarativeContainer):
-    settings = providers.Singleton(Settings.from_env)
+    settings = providers.Singleton(read_settings)
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UlidGenerator)
     store = providers.Singleton(make_store, settings, clock)

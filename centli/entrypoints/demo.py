@@ -38,7 +38,7 @@ def run_demo(out: Any = print) -> None:
         out(f"  {account.alias:<10} {account.account_id}  {account.balance}")
 
     out("\n> Ana sends 500.00 MXN to her saved beneficiary 'Mamá'")
-    cmd = CreateTransfer(
+    cmd = CreateTransfer.parse(
         user, "acc-0001", "500.00", "demo-transfer-1", destination_id="ben-mama", concept="Para el súper"
     )
     transfer = app.banking.create_transfer(cmd)
@@ -51,7 +51,7 @@ def run_demo(out: Any = print) -> None:
     out(f"  Nómina balance now {app.banking.get_balance(user, 'acc-0001').balance}")
 
     out("\n> Ana buys 'Audífonos inalámbricos' (p-100) paying from Nómina")
-    order = app.marketplace.create_purchase(CreatePurchase(user, "p-100", "1", "acc-0001", "demo-purchase-1"))
+    order = app.marketplace.create_purchase(CreatePurchase(user, "p-100", 1, "acc-0001", "demo-purchase-1"))
     out(f"  order {order.order_id}: {order.status}, total {order.total}")
     moved = app.settle()
     settled = app.marketplace.get_order(user, order.order_id)

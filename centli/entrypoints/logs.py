@@ -24,14 +24,23 @@ from centli.domain.tracing import current_correlation
 _DOMAIN_SERVICE = "centli"
 _loggers: dict[str, Logger] = {}
 LOG_STREAMS: Final = ("stdout", "stderr")
-#: Set by a process whose stdout belongs to a protocol (``centli mcp``); wins over CENTLI_LOG_STREAM.
+#: Set by a process whose stdout belongs to a protocol (``centli mcp``); wins over the settings' stream.
 _stream_choice: dict[str, str] = {}
+#: The settings' log level and stream (CENTLI_LOG_LEVEL, CENTLI_LOG_STREAM), given by :func:`configure`.
+_configured: dict[str, str] = {"level": "INFO", "stream": "stdout"}
+
+
+def configure(*, level: str, stream: str) -> None:
+    """This process's log level and stream, as its settings read them (the container calls it once)."""
+    _configured.update(level=level, stream=stream if stream in LOG_STREAMS else "stdout")
+    for logger in _loggers.values():
+        logger.setLevel(level)
 
 
 def use_stream(name: str | None) -> None:
     """Send every log line of this process to ``stdout`` or ``stderr`` from now on (the one switch).
 
-    ``None`` goes back to ``CENTLI_LOG_STREAM``.
+    ``None`` goes back to the settings' stream.
     """
     if name is None:
         _stream_choice.clear()
@@ -42,11 +51,8 @@ def use_stream(name: str | None) -> None:
 
 
 def log_stream_name() -> str:
-    """Where log lines go: the process's choice, else ``CENTLI_LOG_STREAM`` (default stdout, as Lambda wants)."""
-    if "name" in _stream_choice:
-        return _stream_choice["name"]
-    name = os.environ.get("CENTLI_LOG_STREAM", "stdout").lower()
-    return name if name in LOG_STREAMS else "stdout"
+    """Where log lines go: the process's choice, else the settings' (default stdout, as Lambda wants)."""
+    return _stream_choice.get("name") or _configured["stream"]
 
 
 class SagaCorrelation(logging.Filter):
@@ -83,8 +89,7 @@ class CurrentStreamHandler(logging.StreamHandler[TextIO]):
 
 
 def _level() -> str:
-    level = os.environ.get("CENTLI_LOG_LEVEL", "INFO").upper()
-    return level if level in {"DEBUG", "INFO", "WARNING", "ERROR"} else "INFO"
+    return _configured["level"]
 
 
 #: Powertools' own JSON settings (compact, UTF-8, ``str`` for anything else), as one reused encoder.
@@ -137,8 +142,8 @@ def user_ref(user_id: object) -> str | None:
 
     Keyed with HMAC so guessable ids cannot be tested against the log; the key
     is derived from the cursor secret (stable across a deployment's functions:
-    the Secrets Manager secret on AWS, see :func:`use_pseudonym_secret`, or
-    ``CENTLI_CURSOR_SECRET``) or, without one, random per process.
+    the container hands it over, see :func:`use_pseudonym_secret`) or, without
+    one, random per process.
     """
     if not isinstance(user_id, str) or not user_id:
         return None
@@ -165,17 +170,11 @@ def _pseudonym_key() -> bytes:
             return _derive(_key_source[0]())
         except Exception:  # a log line never fails a call: an unreadable secret gives per-process pseudonyms
             return _process_key()
-    return _env_key()
+    return _process_key()
 
 
 def _derive(secret: bytes) -> bytes:
     return hashlib.sha256(b"centli-log-pseudonym\x00" + secret).digest()
-
-
-@functools.cache
-def _env_key() -> bytes:
-    secret = os.environ.get("CENTLI_CURSOR_SECRET", "")
-    return _derive(secret.encode("utf-8")) if secret else _process_key()
 
 
 @functools.cache

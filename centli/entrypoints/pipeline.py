@@ -42,6 +42,8 @@ LOCAL: Final = "local"
 #: any Python runtime sends. Our budget, below Bedrock's own response limit (DESIGN, Platform limits).
 MAX_RESPONSE_BYTES: Final = 20 * 1024
 MAX_NAME_LENGTH: Final = 64
+#: The pydantic error type of a value the domain's own parser refused (it carries the DomainError).
+DOMAIN_REFUSAL: Final = "domain_refusal"
 #: Parameter names that claim an identity; normalised (lower case, no "_" or "-").
 IDENTITY_PARAMETERS: Final = frozenset(
     {"userid", "user", "customerid", "customer", "clientid", "ownerid", "owner", "accountholder"}
@@ -215,6 +217,8 @@ def validate(op: Operation, parameters: dict[str, object]) -> Request:
         return op.request.model_validate(parameters)
     except ValidationError as error:
         first = error.errors()[0]
+        if first["type"] == DOMAIN_REFUSAL:
+            raise first["ctx"]["error"] from None  # the domain's code and message, as its parser wrote them
         name = safe_name(str(first["loc"][0])) if first["loc"] else "request"
         if first["type"] == "extra_forbidden":
             message = f"{op.operation_id} has no parameter {name}."

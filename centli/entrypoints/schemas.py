@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from centli.adapters.bedrock.limits import AgentSchemas, Breach, lint, required_mismatches
 from centli.entrypoints.operations import ACTION_GROUPS, OPERATIONS, Operation, operations_of
+from centli.entrypoints.schema_limits import AgentSchemas, Breach, lint, required_mismatches
 
 OPENAPI_VERSION = "3.0.0"
 SCHEMA_VERSION = "1.0.0"

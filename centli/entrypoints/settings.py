@@ -1,4 +1,4 @@
-"""Process settings, read once from the environment (the only reader of CENTLI_* variables).
+"""Process settings, read once from the environment (its only reader: CENTLI_*, and the AWS endpoints).
 
 Each deployed function has a role (``CENTLI_ROLE``) and gets only the settings
 that role uses: a variable another role needs is refused, so a function never
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,7 @@ from centli.domain.money import DEFAULT_CURRENCY, Money
 from centli.domain.policy import BankPolicy, parse_int
 
 if TYPE_CHECKING:
+    from centli.adapters.dynamodb.schema import TableNames
     from centli.adapters.secrets import SecretSource
 
 Backend = Literal["memory", "sqlite", "dynamodb"]
@@ -44,6 +45,7 @@ _MAX_PURCHASE_TIMEOUT = 7 * 24 * 3600
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
 
+#: Variable names, by hand: pydantic-settings would do this, at a cost to every cold start.
 _ENV = {
     "role": "CENTLI_ROLE",
     "backend": "CENTLI_BACKEND",
@@ -63,10 +65,14 @@ _ENV = {
     "event_bus_name": "CENTLI_EVENT_BUS_NAME",
     "inprocess_relay": "CENTLI_INPROCESS_RELAY",
     "purchase_timeout_seconds": "CENTLI_PURCHASE_TIMEOUT_SECONDS",
+    "tables": "CENTLI_TABLE_<NAME>",
 }
+_TABLE_PREFIX = "CENTLI_TABLE_"
+#: boto3's own variables; read here only to tell a local endpoint (moto) from AWS (see aws_endpoint).
+_ENDPOINT_PREFIX = "AWS_ENDPOINT_URL"
 #: What builds the bank's policy (limits, time zone, purchase timeout), and the backend: every ledger role.
 _LEDGER = frozenset(
-    {"backend", "limit_per_transfer", "limit_daily", "timezone", "purchase_timeout_seconds", "log_level"}
+    {"backend", "tables", "limit_per_transfer", "limit_daily", "timezone", "purchase_timeout_seconds", "log_level"}
 )
 #: The settings each deployed role uses (``local`` uses them all). template.yaml gives each function these only.
 ROLE_SETTINGS: dict[str, frozenset[str]] = {
@@ -78,7 +84,7 @@ ROLE_SETTINGS: dict[str, frozenset[str]] = {
         "agentcore_identity_secret_arn",
         "secret_ttl_seconds",
     },
-    "outbox-relay": frozenset({"backend", "event_bus_name", "log_level"}),
+    "outbox-relay": frozenset({"backend", "tables", "event_bus_name", "log_level"}),
     "saga": _LEDGER,
     "sweeper": _LEDGER | {"event_bus_name"},
     "interceptor": frozenset(
@@ -98,6 +104,11 @@ DEFAULT_AGENTCORE_TARGETS = "centli-core-banking,centli-marketplace"
 
 class SettingsError(ValueError):
     """The environment does not describe a process that can start safely."""
+
+
+def _variables(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """``PREFIX_NAME=value`` variables as ``{"name": value}`` (``PREFIX=value`` as ``{"": value}``)."""
+    return {k.removeprefix(prefix).lstrip("_").lower(): v for k, v in env.items() if k.startswith(prefix) and v}
 
 
 class Secret:
@@ -165,6 +176,10 @@ class Settings:
     inprocess_relay: bool | None = None
     #: A purchase still PENDING this long after it was made is voided by the sweeper (at most 7 days).
     purchase_timeout_seconds: int = 900
+    #: DynamoDB table names by TableNames field (``CENTLI_TABLE_ACCOUNTS`` -> ``accounts``); unset = the template's.
+    tables: dict[str, str] = field(default_factory=dict)
+    #: AWS endpoints by service ("" for all, from AWS_ENDPOINT_URL): set only against a local endpoint (moto).
+    aws_endpoints: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("cursor_secret", "agentcore_identity_secret"):
@@ -181,6 +196,10 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {name: env[var] for name, var in _ENV.items() if env.get(var, "") != ""}
+        maps: dict[str, Any] = {
+            "tables": _variables(env, _TABLE_PREFIX),
+            "aws_endpoints": _variables(env, _ENDPOINT_PREFIX),
+        }
         if "backend" in values:
             values["backend"] = values["backend"].lower()
         elif env.get("AWS_LAMBDA_FUNCTION_NAME") and env.get(_ENV["role"]) != "interceptor":
@@ -191,7 +210,8 @@ class Settings:
         if "log_stream" in values:
             values["log_stream"] = values["log_stream"].lower()
         role = values.get("role", "local")
-        unused = sorted(set(values) - ROLE_SETTINGS[role] - {"role"}) if role in ROLE_SETTINGS else []
+        given = set(values) | ({"tables"} if maps["tables"] else set())
+        unused = sorted(given - ROLE_SETTINGS[role] - {"role"}) if role in ROLE_SETTINGS else []
         if unused:
             names = ", ".join(_ENV[name] for name in unused)
             raise SettingsError(f"{names}: not used by the {role} role (give each function only its settings)")
@@ -212,7 +232,17 @@ class Settings:
                 del values["inprocess_relay"]
         if problems:
             raise SettingsError("; ".join(problems))
-        return cls(**values)
+        return cls(**values, **maps)
+
+    def table_names(self) -> TableNames:
+        """The DynamoDB tables: the template's names, or those the environment gives."""
+        from centli.adapters.dynamodb.schema import TableNames
+
+        return TableNames(**self.tables)
+
+    def aws_endpoint(self, service: str) -> str | None:
+        """``AWS_ENDPOINT_URL_<SERVICE>`` or ``AWS_ENDPOINT_URL`` (a local endpoint such as moto), else None (AWS)."""
+        return self.aws_endpoints.get(service) or self.aws_endpoints.get("")
 
     def relays_in_process(self) -> bool:
         return self.backend != "dynamodb" if self.inprocess_relay is None else self.inprocess_relay
@@ -292,6 +322,12 @@ def _field_problems(settings: Settings) -> list[tuple[str, str]]:
             found.append((name, "must be text"))
     if settings.inprocess_relay not in (None, True, False):
         found.append(("inprocess_relay", "must be true or false"))
+    if settings.tables:
+        from centli.adapters.dynamodb.schema import TableNames  # only where DynamoDB is configured
+
+        unknown = sorted(set(settings.tables) - {name for name, _ in TableNames().items()})
+        if unknown:
+            found.append(("tables", f"no such table: {', '.join(_TABLE_PREFIX + name.upper() for name in unknown)}"))
     return found
 
 

@@ -430,9 +430,7 @@ class Simulation:
         """The result's id, and whether the service said it is an earlier result returned again."""
         if attempt.op == CREATE_TRANSFER:
             source, destination, minor = attempt.body
-            sent = self.app.banking.send_transfer(
-                CreateTransfer(attempt.user, source, f"{minor // 100}.{minor % 100:02d}", attempt.key, destination)
-            )
+            sent = self.app.banking.send_transfer(CreateTransfer(attempt.user, source, minor, attempt.key, destination))
             transfer = sent.value
             self.acked_transfers.setdefault(transfer.transfer_id, (attempt.user, source, transfer.amount.minor))
             return transfer.transfer_id, sent.replayed

@@ -8,20 +8,30 @@ the table itself imports no pydantic: this module loads on the first call.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
 
 from centli.domain.application import Application
 from centli.domain.banking import CreateTransfer
 from centli.domain.catalog import Product
 from centli.domain.cursor import MAX_CURSOR_LENGTH
-from centli.domain.idempotency import MAX_KEY_LENGTH
+from centli.domain.errors import DomainError, InvalidInput
+from centli.domain.idempotency import MAX_KEY_LENGTH, validate_key
 from centli.domain.ledger import Account, LedgerEntry, Transfer, last4
 from centli.domain.marketplace import CreatePurchase
+from centli.domain.money import MAX_AMOUNT_LENGTH, Money, parse_minor
 from centli.domain.orders import Order
 from centli.domain.policy import (
     DEFAULT_PAGE_SIZE,
@@ -30,43 +40,58 @@ from centli.domain.policy import (
     MAX_PAGE_SIZE,
     MAX_PURCHASE_QUANTITY,
     MAX_QUERY_LENGTH,
+    concept_text,
+    page_size,
+    purchase_quantity,
+    require_id,
+    search_text,
 )
-from centli.entrypoints.pipeline import Invocation
+from centli.entrypoints.pipeline import DOMAIN_REFUSAL, Invocation
 from centli.entrypoints.reads import account_fields, accounts, balance
-
-MAX_AMOUNT_LENGTH: Final = 64
 
 
 # request field types ----------------------------------------------------------
-def _amount_as_text(value: object) -> object:
-    """Numbers become their shortest text so no float ever carries money past this point."""
-    if isinstance(value, bool):
-        raise ValueError("must be an amount such as 1500.00")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else "nan"
-    return value
+def parsed_by(parse: Callable[[object, str], Any], declared: Any) -> PlainValidator:
+    """Validation by the domain's own parser for a concept, so each value is parsed in one place.
+
+    ``declared`` is what the agent schemas show (the parser accepts exactly that). A refusal keeps the
+    domain's code and message: :func:`~centli.entrypoints.pipeline.validate` raises the DomainError kept here.
+    """
+
+    def run(value: object, info: ValidationInfo) -> Any:
+        try:
+            return parse(value, info.field_name or "value")
+        except DomainError as refused:
+            raise PydanticCustomError(DOMAIN_REFUSAL, "refused by the domain", {"error": refused}) from None
+
+    return PlainValidator(run, json_schema_input_type=declared)
 
 
-def _whole_number(value: object) -> object:
-    if isinstance(value, bool):
-        raise ValueError("must be a whole number")
-    if isinstance(value, str):
-        text = value.strip()
-        if not (text.isascii() and text.isdigit() and len(text) <= 9):
-            raise ValueError("must be a whole number")
-        return int(text)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+def _amount(value: object, field: str) -> int:
+    return parse_minor(value, field=field)
 
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
-Amount = Annotated[str, BeforeValidator(_amount_as_text), StringConstraints(min_length=1, max_length=MAX_AMOUNT_LENGTH)]
+def _amount_text(minor: int) -> str:
+    """Dumped back as the contract's decimal text (a quote's parameters, a derived idempotency key)."""
+    return Money(minor).to_decimal_string()
+
+
+Id = Annotated[str, parsed_by(require_id, Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)])]
+#: Minor units of the source account's currency (the text and numbers an agent sends, parsed by the domain).
+Amount = Annotated[
+    int,
+    parsed_by(_amount, Annotated[str, StringConstraints(min_length=1, max_length=MAX_AMOUNT_LENGTH)]),
+    PlainSerializer(_amount_text, return_type=str),
+]
 Cursor = Annotated[str, StringConstraints(max_length=MAX_CURSOR_LENGTH)]
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH)]
-PageLimit = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_PAGE_SIZE)]
+IdempotencyKey = Annotated[
+    str, parsed_by(validate_key, Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH)])
+]
+#: Ranges in the descriptions, as the committed schemas always had them.
+PageLimit = Annotated[int, parsed_by(page_size, int)]
+Quantity = Annotated[int, parsed_by(purchase_quantity, int)]
+Concept = Annotated[str, parsed_by(concept_text, Annotated[str, StringConstraints(max_length=MAX_CONCEPT_LENGTH)])]
+SearchText = Annotated[str, parsed_by(search_text, Annotated[str, StringConstraints(max_length=MAX_QUERY_LENGTH)])]
 
 _LIMIT_HELP = f"How many items to return, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."
 _CURSOR_HELP = "Opaque next_cursor from the previous page, to get the next page. Omit for the first page."
@@ -116,7 +141,7 @@ class CreateTransferRequest(Request):
         description="Amount in the source account's currency, as plain decimal text with at most 2 decimals, "
         "e.g. 1500.00."
     )
-    concept: Annotated[str, StringConstraints(max_length=MAX_CONCEPT_LENGTH)] | None = Field(
+    concept: Concept | None = Field(
         default=None,
         description=f"Short description the recipient will see, up to {MAX_CONCEPT_LENGTH} characters, e.g. "
         "'Renta de noviembre'. Plain text: markup and control characters are removed.",
@@ -129,10 +154,10 @@ class TransferRequest(Request):
 
 
 class SearchProductsRequest(Request):
-    query: Annotated[str, StringConstraints(max_length=MAX_QUERY_LENGTH)] | None = Field(
+    query: SearchText | None = Field(
         default=None, description="Words to look for in the product name or category, e.g. 'audifonos'."
     )
-    category: Annotated[str, StringConstraints(max_length=MAX_QUERY_LENGTH)] | None = Field(
+    category: SearchText | None = Field(
         default=None, description="Only products of this category, e.g. electronics or home."
     )
     limit: PageLimit | None = Field(default=None, description=_LIMIT_HELP)
@@ -145,9 +170,7 @@ class ProductRequest(Request):
 
 class CreatePurchaseRequest(Request):
     product_id: Id = Field(description="The product to buy, as returned by searchProducts.")
-    quantity: Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=MAX_PURCHASE_QUANTITY)] = Field(
-        description=f"How many units to buy, 1 to {MAX_PURCHASE_QUANTITY}."
-    )
+    quantity: Quantity = Field(description=f"How many units to buy, 1 to {MAX_PURCHASE_QUANTITY}.")
     account_id: Id = Field(description="The customer's own account that pays (from listAccounts).")
     idempotency_key: IdempotencyKey | None = Field(default=None, description=_KEY_HELP)
 
@@ -321,6 +344,13 @@ def order_out(order: Order) -> OrderOut:
 
 
 # handlers: request model -> domain call -> response model ----------------------
+def _key(req: CreateTransferRequest | CreatePurchaseRequest) -> str:
+    """A write's key: the pipeline sets it before the handler runs (explicit, or derived from the agent turn)."""
+    if req.idempotency_key is None:
+        raise InvalidInput("This request needs an idempotency_key.", field="idempotency_key")
+    return req.idempotency_key
+
+
 def _list_accounts(app: Application, who: Invocation, _: NoParameters) -> ListAccountsOut:
     return ListAccountsOut.model_validate(accounts(app, who.user_id))  # shared with the direct read (reads.py)
 
@@ -351,10 +381,10 @@ def _create_transfer(app: Application, who: Invocation, req: CreateTransferReque
     command = CreateTransfer(
         user_id=who.user_id,
         from_account_id=req.from_account_id,
-        amount=req.amount,
-        idempotency_key=req.idempotency_key,
+        amount_minor=req.amount,
+        idempotency_key=_key(req),
         destination_id=req.destination_id,
-        concept=req.concept,
+        concept=req.concept or "",
         correlation_id=who.correlation_id,
     )
     written = app.banking.send_transfer(command)
@@ -380,7 +410,7 @@ def _create_purchase(app: Application, who: Invocation, req: CreatePurchaseReque
         product_id=req.product_id,
         quantity=req.quantity,
         account_id=req.account_id,
-        idempotency_key=req.idempotency_key,
+        idempotency_key=_key(req),
         correlation_id=who.correlation_id,
     )
     written = app.marketplace.place_purchase(command)

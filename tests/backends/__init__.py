@@ -24,8 +24,8 @@ class Backend:
     name: str
     uow: UnitOfWorkFactory
     load: Callable[[BankData, Progress | None], LoadReport]
-    #: Where committed events wait; None where a stream relays them (DynamoDB).
-    outbox: OutboxReader | None
+    #: Where committed events wait (on AWS a stream relays DynamoDB's; its store still reads them).
+    outbox: OutboxReader
     #: Backend-specific handles a test may inspect (a client, a connection).
     extras: dict[str, Any] = field(default_factory=dict)
 

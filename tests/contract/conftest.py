@@ -27,7 +27,6 @@ from tests.contract.scenario import Scenario
 T0 = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 ANA, LUIS, SHOP = "u-ana", "u-luis", "u-shop"
 DAY = "2026-11-24"
-NO_OUTBOX = "this backend relays events from a stream, not from an OutboxReader"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -135,10 +134,8 @@ def full_history(backend: Backend, user: str, account_id: str, page: int = 50) -
         position = found.next_position
 
 
-def pending_ids(backend: Backend) -> list[str] | None:
-    """Committed, unpublished event ids, oldest first; None where the backend has no OutboxReader."""
-    if backend.outbox is None:
-        return None
+def pending_ids(backend: Backend) -> list[str]:
+    """Committed, unpublished event ids, oldest first."""
     return [e.event_id for e in backend.outbox.pending(1000)]
 
 

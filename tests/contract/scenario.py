@@ -20,16 +20,16 @@ class Scenario:
     def __init__(self, bank: Bank) -> None:
         self.bank = bank
         banking, market = bank.app.banking, bank.app.marketplace
-        self.transfer = banking.create_transfer(CreateTransfer(ANA, "acc-0001", "100.00", "key-t1", "ben-mama"))
-        self.confirmed = market.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0001", "key-o1"))
+        self.transfer = banking.create_transfer(CreateTransfer.parse(ANA, "acc-0001", "100.00", "key-t1", "ben-mama"))
+        self.confirmed = market.create_purchase(CreatePurchase.parse(ANA, "p-100", 1, "acc-0001", "key-o1"))
         bank.settle()
-        self.cancelled = market.create_purchase(CreatePurchase(ANA, "p-200", 1, "acc-0001", "key-o2"))
-        banking.create_transfer(CreateTransfer(ANA, "acc-0001", "23500.00", "key-t2", "acc-0003"))
+        self.cancelled = market.create_purchase(CreatePurchase.parse(ANA, "p-200", 1, "acc-0001", "key-o2"))
+        banking.create_transfer(CreateTransfer.parse(ANA, "acc-0001", "23500.00", "key-t2", "acc-0003"))
         bank.settle()
         assert market.get_order(ANA, self.confirmed.order_id).status == "CONFIRMED"
         assert market.get_order(ANA, self.cancelled.order_id).status == "CANCELLED"
         bank.clock.advance(timedelta(minutes=1))
-        self.swept = market.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0003", "key-o3"))
+        self.swept = market.create_purchase(CreatePurchase.parse(ANA, "p-100", 1, "acc-0003", "key-o3"))
         bank.clock.advance(BankPolicy().purchase_timeout + timedelta(minutes=1))
         assert bank.app.sweep() == 1  # voids it, then delivers everything, the late payment event included
         assert market.get_order(ANA, self.swept.order_id).status == "CANCELLED"

@@ -20,7 +20,6 @@ from tests.contract.conftest import (
     ANA,
     DAY,
     LUIS,
-    NO_OUTBOX,
     SHOP,
     balance,
     commit,
@@ -75,16 +74,13 @@ def test_outbox_events_appear_only_after_commit_and_leave_when_published(any_bac
         uow.inbox.mark_processed("consumer", "evt-0")
         uow.outbox.add(first)
         uow.outbox.add(second)
-        if outbox is not None:
-            assert outbox.pending(10) == []  # buffered, not written
+        assert outbox.pending(10) == []  # buffered, not written
         uow.commit()
     commit(any_backend, lambda uow: uow.outbox.add(third))
     # The events' unit of work committed (its inbox mark is there) ...
     with pytest.raises(EventAlreadyProcessed), any_backend.uow() as uow:
         uow.inbox.mark_processed("consumer", "evt-0")
         uow.commit()
-    if outbox is None:
-        pytest.skip(NO_OUTBOX)  # ... and only the OutboxReader assertions below need one
     assert outbox.pending(10) == [first, second, third]  # oldest first, every field intact
     assert outbox.pending(2) == [first, second]
     outbox.mark_published(["evt-1", "evt-3"])
@@ -124,8 +120,7 @@ def test_leaving_without_commit_writes_nothing(any_backend: Backend) -> None:
     assert after["transfer"] is not None and after["idempotency"] is not None
     assert after["limit"] == Money.of("10.00")
     assert [o.order_id for o in after["orders"]] == ["ord-x"]  # type: ignore[attr-defined]
-    if after["outbox"] is not None:  # None: NO_OUTBOX
-        assert after["outbox"] == ["evt-x"]
+    assert after["outbox"] == ["evt-x"]
 
 
 # Each failing intent touches items the valid ones do not: a DynamoDB transaction may name an item only once.
@@ -206,8 +201,7 @@ def test_loading_twice_is_idempotent(any_backend: Backend) -> None:
         assert [b.beneficiary_id for b in uow.beneficiaries.list_for_user(ANA)] == ["ben-luis"]
         [account] = uow.accounts.list_for_user(ANA)
         assert account.alias == "Nómina"
-    if (pending := pending_ids(any_backend)) is not None:  # None: NO_OUTBOX
-        assert pending == []  # loading publishes nothing
+    assert pending_ids(any_backend) == []  # loading publishes nothing
 
 
 def test_a_later_load_cannot_give_a_customer_a_beneficiary_with_one_of_their_account_ids(

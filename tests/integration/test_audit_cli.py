@@ -22,8 +22,8 @@ def sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store = SqliteStore(path)
     try:
         bank = make_bank(Backend("sqlite", store.unit_of_work, store.load, store, {"store": store}))
-        bank.app.banking.create_transfer(CreateTransfer("u-ana", "acc-0001", "10.00", "k1", "ben-mama"))
-        order = bank.app.marketplace.create_purchase(CreatePurchase("u-ana", "p-100", 1, "acc-0001", "k2"))
+        bank.app.banking.create_transfer(CreateTransfer.parse("u-ana", "acc-0001", "10.00", "k1", "ben-mama"))
+        order = bank.app.marketplace.create_purchase(CreatePurchase.parse("u-ana", "p-100", 1, "acc-0001", "k2"))
         bank.settle()
         (tmp_path / "order_id").write_text(order.order_id)
     finally:

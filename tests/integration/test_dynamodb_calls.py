@@ -69,7 +69,9 @@ def test_each_read_is_one_request(bank: Bank, counter: RequestCounter) -> None:
     assert sent == {"GetItem": 1}
 
     for n in range(3):
-        banking.create_transfer(CreateTransfer("u-ana", "acc-0001", f"{n + 1}.00", f"k-{n}", destination_id="acc-0003"))
+        banking.create_transfer(
+            CreateTransfer.parse("u-ana", "acc-0001", f"{n + 1}.00", f"k-{n}", destination_id="acc-0003")
+        )
     first, sent = counter.during(lambda: banking.list_transactions("u-ana", "acc-0001", 2))
     assert [e.amount.to_decimal_string() for e in first.entries] == ["3.00", "2.00"]
     assert [e.balance_after.to_decimal_string() for e in first.entries] == ["24994.00", "24997.00"]
@@ -87,7 +89,7 @@ def test_each_read_is_one_request(bank: Bank, counter: RequestCounter) -> None:
 
 def test_own_account_transfer_and_its_replay_are_one_request_each(bank: Bank, counter: RequestCounter) -> None:
     banking = bank.app.banking
-    command = CreateTransfer("u-ana", "acc-0001", "150.00", "pay-rent", destination_id="acc-0003")
+    command = CreateTransfer.parse("u-ana", "acc-0001", "150.00", "pay-rent", destination_id="acc-0003")
     transfer, sent = counter.during(lambda: banking.create_transfer(command))
     assert sent == {"TransactWriteItems": 1}
     replayed, sent = counter.during(lambda: banking.send_transfer(command))
@@ -100,7 +102,7 @@ def test_own_account_transfer_and_its_replay_are_one_request_each(bank: Bank, co
 def test_beneficiary_transfer_and_purchase_take_at_most_two_requests(bank: Bank, counter: RequestCounter) -> None:
     banking, market = bank.app.banking, bank.app.marketplace
     beneficiary = banking.list_beneficiaries("u-ana")[0]
-    command = CreateTransfer("u-ana", "acc-0001", "10.00", "to-ben", destination_id=beneficiary.beneficiary_id)
+    command = CreateTransfer.parse("u-ana", "acc-0001", "10.00", "to-ben", destination_id=beneficiary.beneficiary_id)
     transfer, sent = counter.during(lambda: banking.create_transfer(command))
     assert transfer.to.account_id == beneficiary.account_id
     # The first transaction takes the id as an own account; its condition check on the beneficiary fails
@@ -108,7 +110,7 @@ def test_beneficiary_transfer_and_purchase_take_at_most_two_requests(bank: Bank,
     assert sent == {"TransactWriteItems": 2}
     again, sent = counter.during(lambda: banking.send_transfer(command))
     assert (again.value, again.replayed, sent) == (transfer, True, {"TransactWriteItems": 1})
-    purchase = CreatePurchase("u-ana", "p-100", 1, "acc-0001", "buy")
+    purchase = CreatePurchase.parse("u-ana", "p-100", 1, "acc-0001", "buy")
     first, sent = counter.during(lambda: market.place_purchase(purchase))
     assert sent == {"GetItem": 1, "TransactWriteItems": 1}
     repeat, _ = counter.during(lambda: market.place_purchase(purchase))
@@ -131,17 +133,29 @@ def test_which_condition_failed_names_the_error_in_one_request(tmp_path: Path) -
         counter = RequestCounter(backend.extras["client"])
         banking = bank.app.banking
         cases: list[tuple[CreateTransfer, type[Exception], str | None]] = [
-            (CreateTransfer("u-ana", "acc-0003", "5000.00", "a", destination_id="acc-0001"), InsufficientFunds, None),
-            (CreateTransfer("u-ana", "acc-0001", "20000.01", "b", destination_id="acc-0003"), LimitExceeded, None),
-            # Both the daily limit and the funds fail: the limit is named first, as in memory.
-            (CreateTransfer("u-ana", "acc-0003", "30000.00", "c", destination_id="acc-0001"), LimitExceeded, None),
             (
-                CreateTransfer("u-ana", "acc-0001", "1.00", "d", destination_id="acc-nope"),
+                CreateTransfer.parse("u-ana", "acc-0003", "5000.00", "a", destination_id="acc-0001"),
+                InsufficientFunds,
+                None,
+            ),
+            (
+                CreateTransfer.parse("u-ana", "acc-0001", "20000.01", "b", destination_id="acc-0003"),
+                LimitExceeded,
+                None,
+            ),
+            # Both the daily limit and the funds fail: the limit is named first, as in memory.
+            (
+                CreateTransfer.parse("u-ana", "acc-0003", "30000.00", "c", destination_id="acc-0001"),
+                LimitExceeded,
+                None,
+            ),
+            (
+                CreateTransfer.parse("u-ana", "acc-0001", "1.00", "d", destination_id="acc-nope"),
                 DestinationNotFound,
                 "destination_id",
             ),
             (
-                CreateTransfer("u-ana", "acc-nope", "1.00", "e", destination_id="acc-0001"),
+                CreateTransfer.parse("u-ana", "acc-nope", "1.00", "e", destination_id="acc-0001"),
                 AccountNotFound,
                 "from_account_id",
             ),
@@ -154,10 +168,12 @@ def test_which_condition_failed_names_the_error_in_one_request(tmp_path: Path) -
             if field is not None:
                 assert raised.value.field == field  # type: ignore[attr-defined]
         # A replay wins over every other failing guard: the funds are gone, the original result comes back.
-        done = banking.create_transfer(CreateTransfer("u-ana", "acc-0003", "1000.00", "all", destination_id="acc-0001"))
+        done = banking.create_transfer(
+            CreateTransfer.parse("u-ana", "acc-0003", "1000.00", "all", destination_id="acc-0001")
+        )
         counter.sent.clear()
         again = banking.create_transfer(
-            CreateTransfer("u-ana", "acc-0003", "1000.00", "all", destination_id="acc-0001")
+            CreateTransfer.parse("u-ana", "acc-0003", "1000.00", "all", destination_id="acc-0001")
         )
         assert again == done
         assert dict(counter.sent) == {"TransactWriteItems": 1}

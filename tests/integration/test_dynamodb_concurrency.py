@@ -88,7 +88,7 @@ def test_concurrent_transfers_on_hot_accounts_keep_every_invariant(tmp_path: Pat
                 shared = i % 5 == 0  # every thread sends this one under the same key
                 pick = random.Random(i) if shared else rng
                 sender, receiver = pick.sample(range(USERS), 2)
-                cmd = CreateTransfer(
+                cmd = CreateTransfer.parse(
                     f"u-{sender}",
                     f"acc-{sender}",
                     Money(pick.randint(1, 60_000)).to_decimal_string(),

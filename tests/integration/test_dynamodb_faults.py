@@ -111,7 +111,7 @@ def balances(app: Application) -> tuple[str, str]:
 
 
 def own_transfer(key: str, amount: str = "100.00") -> CreateTransfer:
-    return CreateTransfer("u-ana", "acc-0001", amount, key, destination_id="acc-0003")
+    return CreateTransfer.parse("u-ana", "acc-0001", amount, key, destination_id="acc-0003")
 
 
 def test_transaction_conflict_is_retried_then_succeeds(faulty: tuple[Application, DynamoStore, FaultyClient]) -> None:

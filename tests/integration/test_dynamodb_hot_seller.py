@@ -85,7 +85,7 @@ def test_a_hot_seller_under_concurrent_purchases_and_settlements_matches_the_ora
                     product = rng.choice(list(PRICES))
                     try:
                         order = app.marketplace.create_purchase(
-                            CreatePurchase(f"u-{n}", product, 1, f"acc-u-{n}", f"buy-{n}-{i}")
+                            CreatePurchase.parse(f"u-{n}", product, 1, f"acc-u-{n}", f"buy-{n}-{i}")
                         )
                     except InsufficientFunds:
                         continue  # refused up front: nothing reserved, nothing to pay
@@ -115,7 +115,7 @@ def test_a_hot_seller_under_concurrent_purchases_and_settlements_matches_the_ora
             try:
                 while buying.is_set():
                     n += 1
-                    cmd = CreateTransfer(
+                    cmd = CreateTransfer.parse(
                         SELLER.user_id, SELLER.account_id, "1.00", f"save-{n}", destination_id=SAVINGS.account_id
                     )
                     time.sleep(0.3)

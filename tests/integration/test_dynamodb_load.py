@@ -115,7 +115,7 @@ def test_load_batches_25_items_reports_progress_and_is_idempotent(recorded: tupl
 
     # Money moves; a second load must not reset anything and writes nothing.
     app = bootstrap(store.unit_of_work, ManualClock(), SequentialIds(), BankPolicy(), CURSOR_SECRET, store)
-    app.banking.create_transfer(CreateTransfer("u-01", "acc-u-01-0", "40.00", "k", destination_id="acc-u-01-1"))
+    app.banking.create_transfer(CreateTransfer.parse("u-01", "acc-u-01-0", "40.00", "k", destination_id="acc-u-01-1"))
     client.calls.clear()
     store.load(data)
     assert client.count()["batch_write_item"] == 0

@@ -19,6 +19,7 @@ from centli.domain.ledger import AccountRef
 from centli.domain.loading import BankData, parse_bank_document
 from centli.domain.policy import BankPolicy
 from centli.domain.settlement import CLEARING_ACCOUNTS, is_clearing
+from centli.entrypoints.settings import Settings
 from tests.backends.dynamodb import open_store
 from tests.conftest import CURSOR_SECRET
 from tests.integration.moto_server import moto_endpoint
@@ -166,9 +167,12 @@ def test_a_local_endpoint_defaults_the_region(no_region: None, monkeypatch: pyte
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     monkeypatch.delenv("AWS_REGION", raising=False)
     assert make_dynamodb_client(endpoint).meta.region_name == "us-east-1"
+    # The environment's endpoint reaches the client through the settings (the only reader of the environment).
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    client = make_dynamodb_client()
+    client = make_dynamodb_client(Settings.from_env().aws_endpoint("dynamodb"))
     assert client.meta.region_name == "us-east-1"
     assert client.meta.endpoint_url == endpoint
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", endpoint + "/")
+    assert Settings.from_env().aws_endpoint("dynamodb") == endpoint + "/"  # the service's own wins
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    assert make_dynamodb_client().meta.region_name == "eu-west-1"  # an explicit region still wins
+    assert make_dynamodb_client(endpoint).meta.region_name == "eu-west-1"  # an explicit region still wins

@@ -37,6 +37,7 @@ from centli.domain.settlement import SETTLEMENT_CONCEPT, clearing_for_order
 from centli.entrypoints import aws_lambda
 from centli.entrypoints.settings import Settings
 from tests.backends.dynamodb import open_store
+from tests.containers import overridden
 from tests.integration.moto_server import moto_endpoint
 from tests.unit.entrypoints.conftest import bank_document, build_event, decode
 
@@ -156,16 +157,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             settings = Settings(
                 backend="dynamodb", cursor_secret=SecretStr("integration-cursor-secret-123"), event_bus_name=name
             )
-            container.settings.override(providers.Object(settings))
-            container.store.override(providers.Object(store))
-            container.clock.override(providers.Object(clock))
-            container.ids.override(providers.Object(SequentialIds()))
-            container.reset_singletons()
-            world = World(store, clock, OutboxStream(store), sqs, queue_url)
-            yield world
+            with overridden(container, settings=settings, store=store, clock=clock, ids=SequentialIds()):
+                yield World(store, clock, OutboxStream(store), sqs, queue_url)
     finally:
-        container.reset_override()
-        container.reset_singletons()
         for event_type in SAGA_RULES:
             events.remove_targets(Rule=f"{name}-{event_type}", EventBusName=name, Ids=["saga"])
             events.delete_rule(Name=f"{name}-{event_type}", EventBusName=name)
@@ -175,7 +169,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 def purchase(world: World, account_id: str, key: str, quantity: int = 1) -> str:
     order = world.app.marketplace.create_purchase(
-        CreatePurchase("u-ana", "p-100", quantity, account_id, key, correlation_id=f"corr-{key}")
+        CreatePurchase.parse("u-ana", "p-100", quantity, account_id, key, correlation_id=f"corr-{key}")
     )
     return order.order_id
 
@@ -228,7 +222,7 @@ def test_insufficient_funds_at_payment_time_cancels_and_releases_stock(world: Wo
     order_id = purchase(world, "acc-0003", "buy-savings")  # 499.00 of 1000.00: accepted
     assert world.app.marketplace.get_product("p-100").reserved == 1
     world.app.banking.create_transfer(
-        CreateTransfer("u-ana", "acc-0003", "600.00", "drain-savings", destination_id="acc-0001")
+        CreateTransfer.parse("u-ana", "acc-0003", "600.00", "drain-savings", destination_id="acc-0001")
     )
 
     world.run_until_quiet()

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dependency_injector import providers
 from pydantic import SecretStr
 
 from centli.adapters.dynamodb import DynamoStore
@@ -16,6 +15,7 @@ from centli.entrypoints import aws_lambda
 from centli.entrypoints.operations import BY_ID, CORE_BANKING
 from centli.entrypoints.settings import Settings
 from tests.backends.dynamodb import open_store
+from tests.containers import overridden
 from tests.unit.entrypoints.conftest import Reply, bank_document, build_event, decode, example
 
 pytestmark = pytest.mark.integration
@@ -28,16 +28,8 @@ def dynamo_lambda() -> Iterator[DynamoStore]:
     with open_store() as store:
         store.load(parse_bank_document(bank_document(), clock.now()))
         settings = Settings(backend="dynamodb", cursor_secret=SecretStr("integration-cursor-secret-123"))
-        container.settings.override(providers.Object(settings))
-        container.store.override(providers.Object(store))
-        container.clock.override(providers.Object(clock))
-        container.ids.override(providers.Object(SequentialIds()))
-        container.reset_singletons()
-        try:
+        with overridden(container, settings=settings, store=store, clock=clock, ids=SequentialIds()):
             yield store
-        finally:
-            container.reset_override()
-            container.reset_singletons()
 
 
 def call(operation: str, params: dict[str, Any], user: str = "u-ana", fmt: str = "openapi") -> Reply:

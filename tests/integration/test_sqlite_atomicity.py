@@ -80,7 +80,7 @@ def snapshot(path: Path) -> dict[str, list[tuple[object, ...]]]:
 
 
 def transfer_command(key: str, amount: str = "100.00") -> CreateTransfer:
-    return CreateTransfer(ANA, "acc-0001", amount, key, destination_id="ben-mama")
+    return CreateTransfer.parse(ANA, "acc-0001", amount, key, destination_id="ben-mama")
 
 
 def balance(app: Application, user: str, account: str) -> int:
@@ -176,7 +176,7 @@ def test_the_idempotency_guard_is_checked_before_every_other(setup: Setup) -> No
 def test_an_order_version_conflict_undoes_the_stock_change(setup: Setup) -> None:
     from centli.domain.marketplace import CreatePurchase
 
-    order = setup.app.marketplace.create_purchase(CreatePurchase(ANA, "p-100", 1, "acc-0001", "k-5"))
+    order = setup.app.marketplace.create_purchase(CreatePurchase.parse(ANA, "p-100", 1, "acc-0001", "k-5"))
     before = snapshot(setup.path)
     stale = order.cancel(setup.clock.now(), "TEST")
     with setup.store.unit_of_work() as uow:

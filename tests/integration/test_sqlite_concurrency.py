@@ -78,7 +78,7 @@ class Request:
     key: str
 
     def command(self) -> CreateTransfer:
-        return CreateTransfer(
+        return CreateTransfer.parse(
             user_id=f"u-{self.sender}",
             from_account_id=f"acc-{self.sender}",
             amount=self.amount,

@@ -45,8 +45,10 @@ def test_everything_survives_a_reopen(tmp_path: Path) -> None:
     store = SqliteStore(path)
     app = app_on(store, "a")
     store.load(parse_bank_document(demo_bank(), ManualClock().now()))
-    transfer = app.banking.create_transfer(CreateTransfer(ANA, "acc-0001", "1500.00", "k-1", destination_id="acc-0003"))
-    order = app.marketplace.create_purchase(CreatePurchase(ANA, "p-100", 2, "acc-0001", "k-2"))
+    transfer = app.banking.create_transfer(
+        CreateTransfer.parse(ANA, "acc-0001", "1500.00", "k-1", destination_id="acc-0003")
+    )
+    order = app.marketplace.create_purchase(CreatePurchase.parse(ANA, "p-100", 2, "acc-0001", "k-2"))
     history = app.banking.list_transactions(ANA, "acc-0001")
     pending = store.pending(100)
     store.close()
@@ -63,7 +65,7 @@ def test_everything_survives_a_reopen(tmp_path: Path) -> None:
         assert app.marketplace.get_order(ANA, order.order_id) == order
         assert reopened.pending(100) == pending and len(pending) >= 2
         # The idempotency record survived too: a retry returns the original, and moves nothing.
-        retry = CreateTransfer(ANA, "acc-0001", "1500.00", "k-1", destination_id="acc-0003")
+        retry = CreateTransfer.parse(ANA, "acc-0001", "1500.00", "k-1", destination_id="acc-0003")
         assert app.banking.create_transfer(retry) == transfer
         assert app.banking.get_balance(ANA, "acc-0001").balance == Money.of("23500.00")
         # The saga resumes from the outbox after the restart, and what was published stays published.
@@ -105,7 +107,7 @@ def test_a_history_cursor_stays_put_while_new_entries_arrive(tmp_path: Path) -> 
         store.load(parse_bank_document(demo_bank(), ManualClock().now()))
 
         def send(key: str, amount: str) -> None:
-            app.banking.create_transfer(CreateTransfer(ANA, "acc-0001", amount, key, destination_id="acc-0003"))
+            app.banking.create_transfer(CreateTransfer.parse(ANA, "acc-0001", amount, key, destination_id="acc-0003"))
 
         for i in range(5):
             send(f"k-{i}", f"{i + 1}.00")

@@ -108,13 +108,15 @@ def test_functions_read_every_table_name_from_the_template(template: dict[str, A
             continue
         variables = environment_of(template, name)
         assert variables["CENTLI_BACKEND"] == "dynamodb", name
-        # What TableNames.from_env reads, resolved through the template's Refs, is every default name.
+        # What the settings read, resolved through the template's Refs, is every default name.
         environ = {
             key: physical[value["Ref"]]
             for key, value in variables.items()
             if isinstance(value, dict) and value.get("Ref") in physical
         }
-        assert TableNames.from_env(environ) == TableNames() and len(environ) == len(TABLES), name
+        role = {"CENTLI_ROLE": variables["CENTLI_ROLE"], "CENTLI_BACKEND": "memory"}  # the tables alone
+        settings = Settings.from_env({**environ, **role})
+        assert settings.table_names() == TableNames() and len(environ) == len(TABLES), name
 
 
 def test_each_function_gets_its_roles_settings_only_and_secrets_by_arn(template: dict[str, Any]) -> None:

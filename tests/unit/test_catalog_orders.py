@@ -13,6 +13,7 @@ from centli.domain.errors import InvalidCursor, InvalidInput, InvalidOrderState,
 from centli.domain.ledger import AccountRef
 from centli.domain.money import Money
 from centli.domain.orders import Order
+from centli.domain.policy import page_size, search_text
 from tests.backends import opener
 from tests.conftest import Bank, make_bank
 
@@ -99,11 +100,13 @@ def test_search_cursor_is_bound_to_the_query_and_user(shop: Bank) -> None:
     assert [p.product_id for p in page.products] == ["p-010", "p-015"]
 
 
-def test_search_validates_input(shop: Bank) -> None:
+def test_search_validates_input() -> None:
+    """Parsed once, by the domain's parsers the edge's models call."""
+    assert search_text("  audifonos   inalambricos ", "query") == "audifonos inalambricos"
     with pytest.raises(InvalidInput):
-        shop.app.marketplace.search_products("u-ana", query="x" * 101)
+        search_text("x" * 101, "query")
     with pytest.raises(InvalidInput):
-        shop.app.marketplace.search_products("u-ana", limit=0)
+        page_size(0)
 
 
 def test_get_product(shop: Bank) -> None:

@@ -40,7 +40,7 @@ def request(rng: random.Random, key: str) -> CreateTransfer:
     source, other = rng.sample(["a", "b"], 2)
     amount = Money(rng.randint(1, 30_000)).to_decimal_string()
     destination = f"acc-{user}-{other}" if rng.random() < 0.5 else f"ben-{user}"
-    return CreateTransfer(user, f"acc-{user}-{source}", amount, key, destination_id=destination)
+    return CreateTransfer.parse(user, f"acc-{user}-{source}", amount, key, destination_id=destination)
 
 
 def test_concurrent_transfers_on_hot_accounts_keep_every_invariant(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from centli.adapters.memory import ManualClock, SequentialIds
 from centli.domain import events as ev
 from centli.domain.events import DomainEvent, EventFactory
 from centli.domain.messagebus import EventBus, InProcessPublisher, OutboxRelay
+from centli.domain.money import Money
 
 # The test's own copy of the contract's example (tests never read ../shared).
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "eventbridge-PURCHASE_INITIATED.json"
@@ -51,7 +52,8 @@ def test_envelope_round_trips_the_example() -> None:
 
 
 def test_envelope_has_exactly_the_contract_fields() -> None:
-    event = EventFactory(SequentialIds(), ManualClock())(ev.PAYMENT_FAILED, "u-ana", "corr", "evt-0", {"a": "1"})
+    failed = ev.PaymentFailed("ord-1", "p-1", 1, reason="INSUFFICIENT_FUNDS")
+    event = EventFactory(SequentialIds(), ManualClock())(failed, "u-ana", "corr", "evt-0")
     detail = event.to_detail()
     assert set(detail) == {"event_id", "type", "occurred_at", "correlation_id", "causation_id", "user_id", "payload"}
     assert detail["occurred_at"] == "2026-11-24T18:00:00.000Z"
@@ -104,8 +106,8 @@ def test_one_failing_handler_does_not_stop_the_others_and_the_event_is_retried_t
         raise RuntimeError("boom")
 
     bus = EventBus({ev.ORDER_CONFIRMED: [breaks, works], ev.ORDER_CANCELLED: [works]})
-    bad = make(ev.ORDER_CONFIRMED, "u", "c", None, {})
-    good = make(ev.ORDER_CANCELLED, "u", "c", None, {})
+    bad = make(ev.OrderConfirmed("ord-1", "p-1", 1), "u", "c", None)
+    good = make(ev.OrderCancelled("ord-2", "p-1", 1, reason="TIMEOUT"), "u", "c", None)
     outbox = ListOutbox([bad, good])
     relay = OutboxRelay(outbox, InProcessPublisher(bus), max_attempts=3)
     relay.drain()
@@ -113,3 +115,34 @@ def test_one_failing_handler_does_not_stop_the_others_and_the_event_is_retried_t
     assert seen.count(bad.event_id) == 3  # retried until dead-lettered
     assert seen.count(good.event_id) == 1
     assert outbox.pending(10) == []
+
+
+def test_the_saga_facts_have_types_and_keep_the_contracts_payload() -> None:
+    detail = example()["detail"]
+    assert isinstance(detail, dict)
+    event = DomainEvent.from_detail(detail)
+    initiated = ev.PurchaseInitiated.of(event)
+    assert (initiated.quantity, initiated.amount) == (1, Money.of("499.00", "MXN"))
+    assert initiated.payload() == detail["payload"]  # same keys, same order, same values
+    assert list(initiated.payload()) == list(detail["payload"])
+    with pytest.raises(ValueError):
+        ev.PaymentFailed.of(event)  # a fact is read only from its own event type
+    # A flag is on the wire only when set; a null stays null.
+    assert ev.PaymentFailed(*initiated.carried(), reason="TIMEOUT").payload() == {
+        "order_id": "ord-01",
+        "product_id": "p-100",
+        "quantity": 1,
+        "reason": "TIMEOUT",
+    }
+    assert ev.PaymentCompleted("o", "p", 2, transfer_id="t", swept=True).payload()["swept"] is True
+    transfer = ev.TransferCompleted("trf-1", "acc-1", "acc-2", None, Money(150))
+    assert transfer.payload() == {
+        "transfer_id": "trf-1",
+        "from_account_id": "acc-1",
+        "to_account_id": "acc-2",
+        "beneficiary_id": None,
+        "amount": "1.50",
+        "currency": "MXN",
+    }
+    stamped = EventFactory(SequentialIds(), ManualClock())(transfer, "u-ana", "corr", None)
+    assert ev.TransferCompleted.of(stamped) == transfer

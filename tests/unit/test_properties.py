@@ -127,7 +127,7 @@ class BankMachine(RuleBasedStateMachine):
         others = [a for a in OWN_ACCOUNTS[user] if a != source]
         to_own = bool(others) and data.draw(st.booleans())
         destination = others[0] if to_own else BENEFICIARY[user]
-        cmd = CreateTransfer(user, source, amount, key, concept=f"key={key}", destination_id=destination)
+        cmd = CreateTransfer.parse(user, source, amount, key, concept=f"key={key}", destination_id=destination)
         self._send(cmd, fault)
         return cmd
 
@@ -152,7 +152,7 @@ class BankMachine(RuleBasedStateMachine):
     def purchase(
         self, user: str, data: st.DataObject, product: str, quantity: int, key: str, fault: str | None
     ) -> CreatePurchase:
-        cmd = CreatePurchase(user, product, quantity, data.draw(st.sampled_from(OWN_ACCOUNTS[user])), key)
+        cmd = CreatePurchase.parse(user, product, quantity, data.draw(st.sampled_from(OWN_ACCOUNTS[user])), key)
         self._buy(cmd, fault)
         return cmd
 

@@ -23,8 +23,8 @@ TIGHT = BankPolicy(limits={"MXN": TransferLimits(Money.of("100.00"), Money.of("1
 def test_transfer_and_purchase_replays_survive_a_lower_limit(tmp_path: Path) -> None:
     with opener("memory")(tmp_path) as backend:
         bank = make_bank(backend)
-        transfer_cmd = CreateTransfer("u-ana", "acc-0001", "500.00", "t-1", destination_id="ben-mama")
-        purchase_cmd = CreatePurchase("u-ana", "p-100", 1, "acc-0001", "p-1")
+        transfer_cmd = CreateTransfer.parse("u-ana", "acc-0001", "500.00", "t-1", destination_id="ben-mama")
+        purchase_cmd = CreatePurchase.parse("u-ana", "p-100", 1, "acc-0001", "p-1")
         transfer = bank.app.banking.create_transfer(transfer_cmd)
         order = bank.app.marketplace.create_purchase(purchase_cmd)
         # The bank lowers the per-transfer limit below both; a retry of the accepted requests keeps their results.
@@ -35,18 +35,20 @@ def test_transfer_and_purchase_replays_survive_a_lower_limit(tmp_path: Path) -> 
         # A new request is held to the new limit.
         with pytest.raises(LimitExceeded):
             tightened.banking.create_transfer(
-                CreateTransfer("u-ana", "acc-0001", "500.00", "t-2", destination_id="ben-mama")
+                CreateTransfer.parse("u-ana", "acc-0001", "500.00", "t-2", destination_id="ben-mama")
             )
         with pytest.raises(LimitExceeded):
-            tightened.marketplace.create_purchase(CreatePurchase("u-ana", "p-100", 1, "acc-0001", "p-2"))
+            tightened.marketplace.create_purchase(CreatePurchase.parse("u-ana", "p-100", 1, "acc-0001", "p-2"))
 
 
 def test_a_rejected_request_is_not_replayed_under_another_requests_key(tmp_path: Path) -> None:
     with opener("memory")(tmp_path) as backend:
         bank = make_bank(backend)
-        bank.app.banking.create_transfer(CreateTransfer("u-ana", "acc-0001", "50.00", "k-1", destination_id="acc-0003"))
+        bank.app.banking.create_transfer(
+            CreateTransfer.parse("u-ana", "acc-0001", "50.00", "k-1", destination_id="acc-0003")
+        )
         tightened = bootstrap(backend.uow, ManualClock(), SequentialIds(), TIGHT, CURSOR_SECRET, backend.outbox)
         with pytest.raises(LimitExceeded):  # same key, different amount: the rejection stands
             tightened.banking.create_transfer(
-                CreateTransfer("u-ana", "acc-0001", "500.00", "k-1", destination_id="acc-0003")
+                CreateTransfer.parse("u-ana", "acc-0001", "500.00", "k-1", destination_id="acc-0003")
             )

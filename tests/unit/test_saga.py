@@ -37,7 +37,7 @@ def store_of(bank: Bank) -> InMemoryStore:
 
 
 def buy(bank: Bank, product: str, quantity: object, account: str = "acc-0001", key: str = "buy-1") -> Order:
-    return bank.app.marketplace.create_purchase(CreatePurchase(ANA, product, quantity, account, key))
+    return bank.app.marketplace.create_purchase(CreatePurchase.parse(ANA, product, quantity, account, key))
 
 
 def money_of(bank: Bank, user: str, account: str) -> Money:
@@ -91,7 +91,9 @@ def test_purchase_confirmed_end_to_end(memory_bank: Bank) -> None:
 def test_payment_failure_at_payment_time_is_compensated(memory_bank: Bank) -> None:
     order = buy(memory_bank, "p-100", 1, account="acc-0003")  # 499.00 of 1000.00: enough right now
     # Before the payment runs, the money leaves the account.
-    memory_bank.app.banking.create_transfer(CreateTransfer(ANA, "acc-0003", "600", "drain", destination_id="acc-0001"))
+    memory_bank.app.banking.create_transfer(
+        CreateTransfer.parse(ANA, "acc-0003", "600", "drain", destination_id="acc-0001")
+    )
     memory_bank.settle()
     cancelled = memory_bank.app.marketplace.get_order(ANA, order.order_id)
     assert (cancelled.status, cancelled.cancel_reason, cancelled.version) == ("CANCELLED", "INSUFFICIENT_FUNDS", 2)
@@ -204,7 +206,7 @@ def test_orders_belong_to_their_buyer(memory_bank: Bank) -> None:
     assert memory_bank.app.marketplace.list_orders("u-luis").orders == []
     # Buying from another customer's account is refused as not found.
     with pytest.raises(AccountNotFound):
-        memory_bank.app.marketplace.create_purchase(CreatePurchase("u-luis", "p-100", 1, "acc-0001", "k"))
+        memory_bank.app.marketplace.create_purchase(CreatePurchase.parse("u-luis", "p-100", 1, "acc-0001", "k"))
     assert memory_bank.app.marketplace.get_product("p-100").reserved == 1
 
 
@@ -262,7 +264,7 @@ def test_a_paid_order_whose_confirmation_was_lost_is_confirmed_by_the_sweeper_ev
 
 def test_a_declined_order_whose_failure_was_lost_is_cancelled_by_the_sweeper(memory_bank: Bank) -> None:
     order = buy(memory_bank, "p-200", 1)
-    drain = CreateTransfer(ANA, "acc-0001", "24000.00", "drain", destination_id="acc-0003")
+    drain = CreateTransfer.parse(ANA, "acc-0001", "24000.00", "drain", destination_id="acc-0003")
     memory_bank.app.banking.create_transfer(drain)  # 1000.00 left for a 1299.90 payment
     store = store_of(memory_bank)
     [initiated] = events_of(memory_bank, ev.PURCHASE_INITIATED)
@@ -278,8 +280,7 @@ def test_a_declined_order_whose_failure_was_lost_is_cancelled_by_the_sweeper(mem
 
 def test_a_customer_key_cannot_take_an_orders_payment_fence(memory_bank: Bank) -> None:
     order = buy(memory_bank, "p-100", 1)
-    hostile = CreateTransfer(ANA, "acc-0001", "1.00", f"order-payment:{order.order_id}", destination_id="acc-0003")
-    with pytest.raises(InvalidInput):
-        memory_bank.app.banking.create_transfer(hostile)
+    with pytest.raises(InvalidInput):  # refused by the key's parser, before any command exists
+        CreateTransfer.parse(ANA, "acc-0001", "1.00", f"order-payment:{order.order_id}", destination_id="acc-0003")
     memory_bank.settle()
     assert memory_bank.app.marketplace.get_order(ANA, order.order_id).status == "CONFIRMED"

@@ -4,8 +4,8 @@
 and ``tests/integration/test_template.py`` checks that ``template.yaml``
 declares exactly the same ones.
 
-Table names come from ``CENTLI_TABLE_<FIELD>`` environment variables; the
-defaults are the template's names. Keys are (partition key / sort key):
+Table names come from the settings (``CENTLI_TABLE_<FIELD>``, see
+``Settings.table_names``); the defaults are the template's names. Keys are (partition key / sort key):
 
 - ``CENTLI_TABLE_ACCOUNTS`` (``centli-accounts``): accounts (user_id / account_id) with their balance.
 - ``CENTLI_TABLE_TRANSACTIONS`` (``centli-transactions``): ledger entries and each account's head item
@@ -28,8 +28,6 @@ Every table is on-demand, with point-in-time recovery in the template.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -51,16 +49,6 @@ class TableNames:
     outbox: str = "centli-outbox"
     daily_limits: str = "centli-daily-limits"
     processed: str = "centli-processed-events"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> TableNames:
-        """Names from ``CENTLI_TABLE_<FIELD>`` variables, defaulting to the template's names."""
-        overrides = {
-            f.name: environ[f"CENTLI_TABLE_{f.name.upper()}"]
-            for f in fields(cls)
-            if environ.get(f"CENTLI_TABLE_{f.name.upper()}")
-        }
-        return cls(**overrides)
 
     def with_prefix(self, prefix: str) -> TableNames:
         """The same tables under ``prefix`` (isolated test runs)."""

@@ -62,7 +62,6 @@ Reads
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -81,6 +80,7 @@ from centli.adapters.dynamodb.schema import (
     TableNames,
 )
 from centli.adapters.resilience import CircuitBreaker, retry_with_jitter
+from centli.domain.backoff import jittered
 from centli.domain.catalog import Product, fold
 from centli.domain.errors import (
     AccountNotFound,
@@ -536,7 +536,7 @@ class DynamoStore:
         raise DependencyUnavailable()
 
     def _backoff(self, attempt: int) -> None:
-        self.sleep(random.random() * min(2.0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not secrecy
+        self.sleep(jittered(attempt, 0.05, 2.0))
 
 
 def _key_names(key: Item) -> list[str]:

@@ -24,19 +24,20 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import anyio
 
 from centli.domain.application import Application
 from centli.domain.errors import DestinationNotFound, DomainError, InvalidInput
 from centli.domain.ledger import last4
-from centli.domain.money import parse_amount
+from centli.domain.money import Money
 from centli.domain.policy import MAX_CONCEPT_LENGTH
 from centli.entrypoints.operations import Operation
 from centli.entrypoints.pipeline import AgentResult, Outcome, error_body, neutral_call
-from centli.entrypoints.wire import Request
+from centli.entrypoints.wire import CreatePurchaseRequest, CreateTransferRequest, Request
 
+RequestT = TypeVar("RequestT", bound=Request)
 #: How long a customer has to confirm a write (seconds).
 DEFAULT_CONFIRM_SECONDS: Final = 300.0
 #: Quotes kept at most (finished ones are forgotten first): a runaway model cannot fill memory.
@@ -215,7 +216,7 @@ def describe(app: Application, user_id: str, op: Operation, request: Request) ->
     builder = _DESCRIBERS.get(op.operation_id)
     if builder is None:  # a new write without a quote must not run unconfirmed
         raise InvalidInput(f"{op.operation_id} cannot be confirmed here.")
-    return builder(app, user_id, request.model_dump(exclude_none=True))
+    return builder(app, user_id, request)
 
 
 #: Longest piece of customer- or model-written text a quote shows: all of a concept, so the
@@ -233,23 +234,23 @@ def shown(text: object) -> str:
     return f"“{single}”"
 
 
-def _describe_transfer(app: Application, user_id: str, p: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
-    source = app.banking.get_balance(user_id, p.get("from_account_id"))
-    amount = parse_amount(p.get("amount"), source.currency)
-    destination = _destination(app, user_id, p)
+def _describe_transfer(app: Application, user_id: str, request: Request) -> tuple[str, list[tuple[str, str]]]:
+    p = _as(request, CreateTransferRequest)
+    source = app.banking.get_balance(user_id, p.from_account_id)
+    amount = Money(p.amount, source.currency)
+    destination = _destination(app, user_id, p.destination_id)
     lines = [
         ("Amount", f"{amount.to_decimal_string()} {amount.currency}"),
         ("From", f"{shown(source.alias)} (account ending {last4(source.account_id)})"),
         ("To", destination),
     ]
-    if p.get("concept"):
-        lines.append(("Concept", shown(p["concept"])))
+    if p.concept:
+        lines.append(("Concept", shown(p.concept)))
     return "Send money", lines
 
 
-def _destination(app: Application, user_id: str, p: dict[str, Any]) -> str:
+def _destination(app: Application, user_id: str, destination_id: str) -> str:
     """Own accounts first, then saved beneficiaries: the order in which the bank resolves ``destination_id``."""
-    destination_id = p.get("destination_id")
     for account in app.banking.list_accounts(user_id):
         if account.account_id == destination_id:
             return f"your own account {shown(account.alias)} (ending {last4(account.account_id)})"
@@ -259,10 +260,11 @@ def _destination(app: Application, user_id: str, p: dict[str, Any]) -> str:
     raise DestinationNotFound(field="destination_id")
 
 
-def _describe_purchase(app: Application, user_id: str, p: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
-    account = app.banking.get_balance(user_id, p.get("account_id"))
-    product = app.marketplace.get_product(p.get("product_id"))
-    quantity = int(p.get("quantity", 0))
+def _describe_purchase(app: Application, user_id: str, request: Request) -> tuple[str, list[tuple[str, str]]]:
+    p = _as(request, CreatePurchaseRequest)
+    account = app.banking.get_balance(user_id, p.account_id)
+    product = app.marketplace.get_product(p.product_id)
+    quantity = p.quantity
     total = product.price.times(quantity)
     return "Buy a product", [
         ("Product", f"{shown(product.name)} ({product.product_id})"),
@@ -272,7 +274,13 @@ def _describe_purchase(app: Application, user_id: str, p: dict[str, Any]) -> tup
     ]
 
 
-_DESCRIBERS: Final[dict[str, Callable[[Application, str, dict[str, Any]], tuple[str, list[tuple[str, str]]]]]] = {
+def _as(request: Request, model: type[RequestT]) -> RequestT:
+    if not isinstance(request, model):
+        raise InvalidInput("This request cannot be confirmed here.")
+    return request
+
+
+_DESCRIBERS: Final[dict[str, Callable[[Application, str, Request], tuple[str, list[tuple[str, str]]]]]] = {
     "createTransfer": _describe_transfer,
     "createPurchase": _describe_purchase,
 }

@@ -12,7 +12,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from dependency_injector import providers
 from pydantic import SecretStr
 
 from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, issue_assertion
@@ -23,6 +22,7 @@ from centli.entrypoints import aws_lambda
 from centli.entrypoints.demo import demo_bank
 from centli.entrypoints.operations import BY_ID, CORE_BANKING
 from centli.entrypoints.settings import Settings
+from tests.containers import overridden
 
 #: The tests' own copies of the contract's example events (tests never read ../shared).
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -240,16 +240,8 @@ def open_harness(document: dict[str, Any] | None = None) -> Iterator[Harness]:
     store = InMemoryStore()
     store.load(parse_bank_document(document or bank_document(), clock.now()))
     settings = Settings(backend="memory", agentcore_identity_secret=SecretStr(IDENTITY_SECRET))
-    container.settings.override(providers.Object(settings))
-    container.store.override(providers.Object(store))
-    container.clock.override(providers.Object(clock))
-    container.ids.override(providers.Object(SequentialIds()))
-    container.reset_singletons()
-    try:
+    with overridden(container, settings=settings, store=store, clock=clock, ids=SequentialIds()):
         yield Harness(store, clock)
-    finally:
-        container.reset_override()
-        container.reset_singletons()
 
 
 @pytest.fixture

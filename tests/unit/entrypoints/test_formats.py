@@ -10,6 +10,7 @@ from dependency_injector import providers
 
 from centli.entrypoints import aws_lambda
 from centli.entrypoints.operations import BY_ID, OPERATIONS
+from tests.containers import overridden
 from tests.unit.entrypoints.conftest import FORMATS, Harness, agentcore_context, assertion, decode, example
 
 READS: dict[str, dict[str, Any]] = {
@@ -364,9 +365,7 @@ def test_warmup_returns_at_once_and_builds_nothing() -> None:
         built.append("settings")
         raise RuntimeError("the container was touched")
 
-    container.settings.override(providers.Callable(settings_that_fail))
-    container.reset_singletons()
-    try:
+    with overridden(container, settings=providers.Callable(settings_that_fail)):
         assert aws_lambda.core_banking_handler({"source": "warmup"}, None) == {"warmed": True}
         assert aws_lambda.marketplace_handler({"source": "warmup"}, None) == {"warmed": True}
         assert built == []
@@ -375,9 +374,6 @@ def test_warmup_returns_at_once_and_builds_nothing() -> None:
         assert (reply.status, reply.body["error"]["code"]) == (500, "INTERNAL_ERROR")
         assert "touched" not in json.dumps(reply.raw)
         assert built == ["settings"]
-    finally:
-        container.reset_override()
-        container.reset_singletons()
 
 
 IDENTITY_KEY = "centli_identity"
@@ -403,18 +399,13 @@ def test_a_broken_configuration_still_answers_in_the_callers_format(fmt: str) ->
     def no_settings() -> None:
         raise RuntimeError("CENTLI_BACKEND is wrong")
 
-    container.settings.override(providers.Callable(no_settings))
-    container.reset_singletons()
-    try:
+    with overridden(container, settings=providers.Callable(no_settings)):
         from tests.unit.entrypoints.conftest import build_event
 
         event, context = build_event(fmt, "getOrder", {"order_id": "o-1"}, user="u-ana", session="s", text="t")
         reply = decode(fmt, aws_lambda.marketplace_handler(event, context))
         assert (reply.status, reply.body["error"]["code"]) == (500, "INTERNAL_ERROR")
         assert "CENTLI_BACKEND" not in json.dumps(reply.raw)
-    finally:
-        container.reset_override()
-        container.reset_singletons()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dependency_injector import providers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,6 +22,7 @@ from centli.adapters.memory import InMemoryStore
 from centli.entrypoints import local_app, runtime
 from centli.entrypoints.local_app import LocalSite, create_app
 from centli.entrypoints.settings import Settings
+from tests.containers import overridden
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -73,13 +73,8 @@ async def asgi(
 
 @pytest.fixture(autouse=True)
 def memory_bank() -> Any:
-    store = InMemoryStore()
-    runtime.container.settings.override(providers.Object(Settings(backend="memory")))
-    runtime.container.store.override(providers.Object(store))
-    runtime.container.reset_singletons()
-    yield
-    runtime.container.reset_override()
-    runtime.container.reset_singletons()
+    with overridden(runtime.container, settings=Settings(backend="memory"), store=InMemoryStore()):
+        yield
 
 
 def test_added_routes_get_the_guard_and_may_skip_only_the_content_type_rule() -> None:

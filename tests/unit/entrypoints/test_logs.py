@@ -130,7 +130,9 @@ def test_saga_steps_drained_in_one_batch_log_their_own_orders_correlation_id(
     market = harness.app.marketplace
     orders = {}
     for user, account, corr in (("u-ana", "acc-0001", "corr-ana-1"), ("u-luis", "acc-0002", "corr-luis-1")):
-        order = market.create_purchase(CreatePurchase(user, "p-100", 1, account, f"k-{user}", correlation_id=corr))
+        order = market.create_purchase(
+            CreatePurchase.parse(user, "p-100", 1, account, f"k-{user}", correlation_id=corr)
+        )
         orders[order.order_id] = corr
     capsys.readouterr()
     request_logger = service_logger("centli-core-banking")
@@ -156,7 +158,9 @@ def test_the_sweeper_logs_each_stuck_orders_correlation_id(
     market = harness.app.marketplace
     orders = {}
     for user, account, corr in (("u-ana", "acc-0001", "corr-ana-2"), ("u-luis", "acc-0002", "corr-luis-2")):
-        order = market.create_purchase(CreatePurchase(user, "p-100", 1, account, f"s-{user}", correlation_id=corr))
+        order = market.create_purchase(
+            CreatePurchase.parse(user, "p-100", 1, account, f"s-{user}", correlation_id=corr)
+        )
         orders[order.order_id] = corr
     harness.clock.advance(timedelta(hours=1))
     capsys.readouterr()
@@ -172,7 +176,7 @@ def test_the_lambda_saga_handler_logs_the_events_correlation_id(
     from centli.domain.marketplace import CreatePurchase
 
     order = harness.app.marketplace.create_purchase(
-        CreatePurchase("u-ana", "p-100", 1, "acc-0001", "l-1", correlation_id="corr-lambda")
+        CreatePurchase.parse("u-ana", "p-100", 1, "acc-0001", "l-1", correlation_id="corr-lambda")
     )
     store = harness.store
     initiated = next(e for e in store.pending(50) if e.type == "PURCHASE_INITIATED")

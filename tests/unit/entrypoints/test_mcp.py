@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from centli.domain.errors import DomainError
 from centli.domain.policy import MAX_CONCEPT_LENGTH
 from centli.entrypoints import logs
+from centli.entrypoints.container import Container
 from centli.entrypoints.local_app import LocalSite
 from centli.entrypoints.mcp import confirmations as confirmations_module
 from centli.entrypoints.mcp import tools
@@ -242,12 +243,16 @@ def test_the_log_stream_switch_moves_every_line(monkeypatch: pytest.MonkeyPatch)
         logs.use_stream("stderr")
         logger.info("to stderr")
         logs.use_stream(None)
+        container = Container()
+        container.settings.reset()
         monkeypatch.setenv("CENTLI_LOG_STREAM", "stderr")
+        container.settings()  # the settings read the environment once, and the logs take their stream
         logger.info("to stderr by the environment")
-        monkeypatch.setenv("CENTLI_LOG_STREAM", "stdout")
+        logs.configure(level="INFO", stream="stdout")
         logger.info("to stdout")
     finally:
         logs.use_stream(None)
+        logs.configure(level="INFO", stream="stdout")
     assert [json.loads(line)["message"] for line in err.getvalue().splitlines()] == [
         "to stderr",
         "to stderr by the environment",

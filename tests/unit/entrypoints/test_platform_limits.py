@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from centli.adapters.bedrock.limits import AgentSchemas, Breach, lint, required_mismatches
 from centli.entrypoints.commands import schemas_command
 from centli.entrypoints.operations import ACTION_GROUPS, BY_ID
+from centli.entrypoints.schema_limits import AgentSchemas, Breach, lint, required_mismatches
 from centli.entrypoints.schemas import function_schema, openapi_document, platform_breaches, tool_definitions
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"

@@ -14,6 +14,7 @@ from centli.entrypoints import aws_lambda
 from centli.entrypoints.commands import load_command
 from centli.entrypoints.container import Container
 from centli.entrypoints.settings import Settings, SettingsError
+from tests.containers import overridden
 from tests.unit.entrypoints.conftest import bank_document, decode, example
 
 
@@ -41,18 +42,32 @@ def test_bad_environments_are_refused_clearly(env: dict[str, str], mentioned: st
         Settings.from_env(env)
 
 
+def test_the_settings_read_the_table_names_log_settings_and_endpoints() -> None:
+    settings = Settings.from_env(
+        {
+            "CENTLI_TABLE_ACCOUNTS": "acc-table",
+            "CENTLI_LOG_LEVEL": "warning",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+            "AWS_ENDPOINT_URL_EVENTS": "http://127.0.0.1:5001",
+        }
+    )
+    assert (settings.table_names().accounts, settings.table_names().orders) == ("acc-table", "centli-orders")
+    assert settings.log_level == "WARNING"
+    assert settings.aws_endpoint("dynamodb") == "http://127.0.0.1:5000"
+    assert settings.aws_endpoint("events") == "http://127.0.0.1:5001"
+    assert Settings.from_env({}).aws_endpoint("dynamodb") is None  # AWS itself
+    with pytest.raises(SettingsError, match="CENTLI_TABLE_ACOUNTS"):
+        Settings.from_env({"CENTLI_TABLE_ACOUNTS": "typo"})
+    with pytest.raises(SettingsError, match="CENTLI_TABLE_<NAME>: not used by the interceptor role"):
+        Settings.from_env({"CENTLI_ROLE": "interceptor", "CENTLI_TABLE_ACCOUNTS": "acc-table"})
+
+
 def test_configured_limits_reach_the_domain(tmp_path: Path) -> None:
     settings = Settings.from_env({"CENTLI_LIMIT_PER_TRANSFER": "100.00", "CENTLI_LIMIT_DAILY": "150.00"})
-    container = aws_lambda.container
-    container.settings.override(providers.Object(settings))
-    container.reset_singletons()
-    try:
+    with overridden(aws_lambda.container, settings=settings):
         event = example("bedrock-openapi-createTransfer.json")  # 500.00 > 100.00
         reply = decode("openapi", aws_lambda.core_banking_handler(event, None))
         assert (reply.status, reply.body["error"]["code"]) == (422, "LIMIT_EXCEEDED")
-    finally:
-        container.reset_override()
-        container.reset_singletons()
 
 
 def test_the_memory_backend_serves_the_demo_bank() -> None:
