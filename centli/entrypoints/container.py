@@ -17,6 +17,7 @@ from typing import Any
 from centli.adapters.secrets import SecretSource
 from centli.adapters.system import SystemClock, UlidGenerator
 from centli.domain.application import Application, bootstrap
+from centli.entrypoints.coldstart import built_without_collection
 from centli.entrypoints.settings import Settings
 from centli.ports.clock import Clock, IdGenerator
 
@@ -119,10 +120,13 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(read_settings)
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UlidGenerator)
-    store = providers.Singleton(make_store, settings, clock)
+    #: The store and its client (botocore's service model): long-lived, built with the collector paused.
+    store = providers.Singleton(built_without_collection(make_store), settings, clock)
     outbox = providers.Singleton(outbox_of, store, settings)
     event_publisher = providers.Singleton(make_event_publisher, settings)
     #: Secrets are sources read on first use (after a SnapStart restore) and refreshed; one per process.
     cursor_secret = providers.Singleton(cursor_secret_of, settings)
     identity_secret = providers.Singleton(identity_secret_of, settings)
-    application = providers.Singleton(build_application, store, outbox, clock, ids, settings, cursor_secret)
+    application = providers.Singleton(
+        built_without_collection(build_application), store, outbox, clock, ids, settings, cursor_secret
+    )
