@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from centli.domain import events as ev
-from centli.domain.cursor import CursorCodec
 from centli.domain.errors import (
     AccountNotFound,
     ConcurrencyConflict,
@@ -26,11 +25,10 @@ from centli.domain.idempotency import (
     IDEMPOTENCY_WINDOW,
     DuplicateIdempotencyKey,
     IdempotencyRecord,
+    KeyedRequest,
     Written,
     fingerprint,
     new_record,
-    recorded_or_raise,
-    replay,
     validate_key,
 )
 from centli.domain.ledger import (
@@ -45,7 +43,8 @@ from centli.domain.ledger import (
 )
 from centli.domain.money import Money, parse_currency, parse_minor
 from centli.domain.planted import PLANTED
-from centli.domain.policy import DEFAULT_PAGE_SIZE, BankPolicy, concept_text, require_id
+from centli.domain.policy import concept_text, require_id
+from centli.domain.service import Service
 from centli.domain.settlement import (
     SETTLEMENT_CONCEPT,
     SETTLEMENT_OPERATION,
@@ -53,8 +52,6 @@ from centli.domain.settlement import (
     clearing_for_order,
     settlement_key,
 )
-from centli.ports.clock import Clock, IdGenerator
-from centli.ports.unit_of_work import UnitOfWorkFactory
 
 log = logging.getLogger("centli.banking")
 
@@ -80,8 +77,9 @@ class CreateTransfer:
     amount_minor: int
     idempotency_key: str
     destination_id: str
-    concept: str = ""
+    #: The request's correlation id; "" names the transfer by its own id.
     correlation_id: str = ""
+    concept: str = ""
 
     @classmethod
     def parse(
@@ -101,8 +99,8 @@ class CreateTransfer:
             parse_minor(amount),
             validate_key(idempotency_key),
             require_id(destination_id, "destination_id"),
-            concept_text(concept),
             correlation_id,
+            concept_text(concept),
         )
 
 
@@ -123,22 +121,7 @@ def payment_fence(user_id: str, order_id: str, outcome: dict[str, Any], now: dat
     return new_record(user_id, order_payment_key(order_id), ORDER_PAYMENT, fp, outcome, now, ORDER_PAYMENT_FENCE)
 
 
-class BankingService:
-    def __init__(
-        self,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        ids: IdGenerator,
-        policy: BankPolicy,
-        cursors: CursorCodec,
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._ids = ids
-        self._policy = policy
-        self._cursors = cursors
-        self._new_event = ev.EventFactory(ids, clock)
-
+class BankingService(Service):
     # reads ------------------------------------------------------------------
     def list_accounts(self, user_id: str) -> list[Account]:
         with self._uow() as uow:
@@ -154,12 +137,15 @@ class BankingService:
     def list_transactions(
         self, user_id: str, account_id: str, limit: int | None = None, cursor: str | None = None
     ) -> HistoryPage:
-        scope = f"tx:{account_id}"
-        position = self._cursors.decode(cursor, user_id, scope) if cursor else None
-        with self._uow() as uow:
-            page = uow.ledger.history(user_id, account_id, limit or DEFAULT_PAGE_SIZE, position)
-        next_cursor = None if page.next_position is None else self._cursors.encode(user_id, scope, page.next_position)
-        return HistoryPage(page.items, next_cursor)
+        return HistoryPage(
+            *self._page(
+                user_id,
+                f"tx:{account_id}",
+                limit,
+                cursor,
+                lambda uow, n, at: uow.ledger.history(user_id, account_id, n, at),
+            )
+        )
 
     def list_beneficiaries(self, user_id: str) -> list[Beneficiary]:
         with self._uow() as uow:
@@ -191,8 +177,8 @@ class BankingService:
             "currency": currency,
             "concept": cmd.concept,
         }
-        fp = fingerprint(CREATE_TRANSFER, params)
         now = self._clock.now()
+        request = KeyedRequest.of(cmd.user_id, key, CREATE_TRANSFER, params, now)
         limits = self._policy.limits_for(currency)
         # Own accounts first: the store tells at commit when the id is a saved beneficiary instead.
         beneficiary: Beneficiary | None = None
@@ -208,7 +194,7 @@ class BankingService:
                             raise InvalidInput("That beneficiary is the source account itself.", field="destination_id")
                 except DomainError as rejected:
                     # A retry of a request accepted before the rules or data changed keeps its result.
-                    found = recorded_or_raise(uow.idempotency.get(cmd.user_id, key), CREATE_TRANSFER, fp, now, rejected)
+                    found = request.recorded_or_raise(uow.idempotency.get(cmd.user_id, key), rejected)
                     return Written(Transfer.from_dict(found), replayed=True)
                 transfer = Transfer(
                     transfer_id=self._ids.new_id("trf"),
@@ -220,7 +206,7 @@ class BankingService:
                     created_at=now,
                     beneficiary_id=None if beneficiary is None else beneficiary.beneficiary_id,
                 )
-                uow.idempotency.claim(new_record(cmd.user_id, key, CREATE_TRANSFER, fp, transfer.to_dict(), now))
+                uow.idempotency.claim(request.record(transfer.to_dict()))
                 uow.limits.add(cmd.user_id, self._policy.business_day(now), amount, limits.daily_total)
                 uow.ledger.post(transfer, resolve_destination=beneficiary is None)
                 completed = ev.TransferCompleted(
@@ -234,7 +220,7 @@ class BankingService:
                 except DuplicateIdempotencyKey as duplicate:
                     if PLANTED.replay_after_crash_commits_again and (cmd.user_id, key) in PLANTED.crashed_keys:
                         return Written(self._planted_commit_again(transfer, limits.daily_total), replayed=False)
-                    return Written(Transfer.from_dict(replay(duplicate.existing, CREATE_TRANSFER, fp)), replayed=True)
+                    return Written(Transfer.from_dict(request.replay(duplicate.existing)), replayed=True)
                 except DestinationIsBeneficiary as resolved:
                     if beneficiary is not None:  # a store must not answer this twice
                         raise ConcurrencyConflict() from None

@@ -36,7 +36,7 @@ class CursorCodec:
 
     def encode(self, user_id: str, scope: str, position: str) -> str:
         body = json.dumps({"s": scope, "p": position}, separators=(",", ":")).encode("utf-8")
-        return f"{_b64(body)}.{_b64(self._mac(user_id, body))}"
+        return f"{b64url(body)}.{b64url(self._mac(user_id, body))}"
 
     def decode(self, cursor: str, user_id: str, scope: str) -> str:
         """The position inside ``cursor``, or :class:`InvalidCursor`."""
@@ -44,8 +44,8 @@ class CursorCodec:
             raise InvalidCursor(field="cursor")
         body_text, mac_text = cursor.split(".")
         try:
-            body = _unb64(body_text)
-            mac = _unb64(mac_text)
+            body = unb64url(body_text)
+            mac = unb64url(mac_text)
         except (ValueError, binascii.Error):
             raise InvalidCursor(field="cursor") from None
         if not hmac.compare_digest(mac, self._mac(user_id, body)):
@@ -66,9 +66,10 @@ def _check(secret: bytes) -> bytes:
     return secret
 
 
-def _b64(raw: bytes) -> str:
+def b64url(raw: bytes) -> str:
+    """Unpadded base64url (signed tokens: cursors here, the AgentCore identity assertion)."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

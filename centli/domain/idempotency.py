@@ -116,22 +116,40 @@ def validate_key(raw: object, field_name: str = "idempotency_key") -> str:
     return key
 
 
-def replay(existing: IdempotencyRecord, operation: str, fingerprint_: str) -> dict[str, Any]:
-    """The original result for a repeated request, or IDEMPOTENCY_CONFLICT for a different one."""
-    if not existing.same_request(operation, fingerprint_):
-        raise IdempotencyConflict(field="idempotency_key")
-    return existing.result
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """One write command under its customer's idempotency key: the record it claims, and what a repeat gets."""
 
+    user_id: str
+    key: str
+    operation: str
+    fingerprint: str
+    now: datetime
 
-def recorded_or_raise(
-    existing: IdempotencyRecord | None, operation: str, fingerprint_: str, now: datetime, rejected: DomainError
-) -> dict[str, Any]:
-    """The original result when this exact request already succeeded under its key; else ``rejected``.
+    @classmethod
+    def of(cls, user_id: str, key: str, operation: str, params: dict[str, Any], now: datetime) -> KeyedRequest:
+        return cls(user_id, key, operation, fingerprint(operation, params), now)
 
-    Only read when a check that runs before the idempotency claim (a limit, a
-    beneficiary, a price) rejects the request: that check may have changed
-    since the original was accepted, and a retry must still get its result.
-    """
-    if existing is not None and existing.is_live(now) and existing.same_request(operation, fingerprint_):
+    def record(self, result: dict[str, Any]) -> IdempotencyRecord:
+        return new_record(self.user_id, self.key, self.operation, self.fingerprint, result, self.now)
+
+    def replay(self, existing: IdempotencyRecord) -> dict[str, Any]:
+        """The original result for a repeated request, or IDEMPOTENCY_CONFLICT for a different one."""
+        if not existing.same_request(self.operation, self.fingerprint):
+            raise IdempotencyConflict(field="idempotency_key")
         return existing.result
-    raise rejected
+
+    def recorded_or_raise(self, existing: IdempotencyRecord | None, rejected: DomainError) -> dict[str, Any]:
+        """The original result when this exact request already succeeded under its key; else ``rejected``.
+
+        Only read when a check that runs before the idempotency claim (a limit, a
+        beneficiary, a price) rejects the request: that check may have changed
+        since the original was accepted, and a retry must still get its result.
+        """
+        if (
+            existing is not None
+            and existing.is_live(self.now)
+            and existing.same_request(self.operation, self.fingerprint)
+        ):
+            return existing.result
+        raise rejected

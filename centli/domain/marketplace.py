@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from centli.domain import events as ev
 from centli.domain.catalog import Product
-from centli.domain.cursor import CursorCodec
 from centli.domain.errors import (
     ConcurrencyConflict,
     DependencyUnavailable,
@@ -19,21 +18,12 @@ from centli.domain.errors import (
     ProductNotFound,
 )
 from centli.domain.events import DomainEvent, EventAlreadyProcessed
-from centli.domain.idempotency import (
-    DuplicateIdempotencyKey,
-    Written,
-    fingerprint,
-    new_record,
-    recorded_or_raise,
-    replay,
-    validate_key,
-)
+from centli.domain.idempotency import DuplicateIdempotencyKey, KeyedRequest, Written, validate_key
 from centli.domain.ledger import AccountRef
 from centli.domain.orders import Order
-from centli.domain.policy import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BankPolicy, purchase_quantity, require_id
+from centli.domain.policy import MAX_PAGE_SIZE, purchase_quantity, require_id
+from centli.domain.service import Service
 from centli.domain.tracing import correlation
-from centli.ports.clock import Clock, IdGenerator
-from centli.ports.unit_of_work import UnitOfWorkFactory
 
 if TYPE_CHECKING:  # the sweep asks the payment side to decide; the two contexts share no code
     from centli.domain.banking import BankingService
@@ -56,6 +46,7 @@ class CreatePurchase:
     quantity: int
     account_id: str
     idempotency_key: str
+    #: Every event and log line of this purchase's saga carries it; "" names the saga by the order id.
     correlation_id: str = ""
 
     @classmethod
@@ -104,22 +95,7 @@ class StuckOrderSweep:
     voided: int
 
 
-class MarketplaceService:
-    def __init__(
-        self,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        ids: IdGenerator,
-        policy: BankPolicy,
-        cursors: CursorCodec,
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._ids = ids
-        self._policy = policy
-        self._cursors = cursors
-        self._new_event = ev.EventFactory(ids, clock)
-
+class MarketplaceService(Service):
     # catalog ----------------------------------------------------------------
     def search_products(
         self,
@@ -131,11 +107,9 @@ class MarketplaceService:
     ) -> ProductPage:
         text, cat = query or None, category or None
         scope = f"products:{text or ''}:{cat or ''}"
-        position = self._cursors.decode(cursor, user_id, scope) if cursor else None
-        with self._uow() as uow:
-            page = uow.products.search(text, cat, limit or DEFAULT_PAGE_SIZE, position)
-        next_cursor = None if page.next_position is None else self._cursors.encode(user_id, scope, page.next_position)
-        return ProductPage(page.items, next_cursor)
+        return ProductPage(
+            *self._page(user_id, scope, limit, cursor, lambda uow, n, at: uow.products.search(text, cat, n, at))
+        )
 
     def get_product(self, product_id: str) -> Product:
         with self._uow() as uow:
@@ -153,13 +127,9 @@ class MarketplaceService:
         return order
 
     def list_orders(self, user_id: str, limit: int | None = None, cursor: str | None = None) -> OrderPage:
-        position = self._cursors.decode(cursor, user_id, "orders") if cursor else None
-        with self._uow() as uow:
-            page = uow.orders.list_for_user(user_id, limit or DEFAULT_PAGE_SIZE, position)
-        next_cursor = (
-            None if page.next_position is None else self._cursors.encode(user_id, "orders", page.next_position)
+        return OrderPage(
+            *self._page(user_id, "orders", limit, cursor, lambda uow, n, at: uow.orders.list_for_user(user_id, n, at))
         )
-        return OrderPage(page.items, next_cursor)
 
     def create_purchase(self, cmd: CreatePurchase) -> Order:
         """Open a PENDING order, reserve its stock and start the saga, exactly once per key."""
@@ -168,8 +138,9 @@ class MarketplaceService:
     def place_purchase(self, cmd: CreatePurchase) -> Written[Order]:
         """:meth:`create_purchase`, saying whether the result is an earlier one returned again."""
         pid, quantity, account_id, key = cmd.product_id, cmd.quantity, cmd.account_id, cmd.idempotency_key
-        fp = fingerprint(CREATE_PURCHASE, {"product_id": pid, "quantity": quantity, "account_id": account_id})
         now = self._clock.now()
+        params = {"product_id": pid, "quantity": quantity, "account_id": account_id}
+        request = KeyedRequest.of(cmd.user_id, key, CREATE_PURCHASE, params, now)
         with self._uow() as uow:
             try:
                 product = uow.products.get(pid)
@@ -181,7 +152,7 @@ class MarketplaceService:
                     raise LimitExceeded(f"A single payment can be at most {limits.per_transfer}.", field="quantity")
             except DomainError as rejected:
                 # A retry of a purchase accepted before the catalog or the limits changed keeps its result.
-                found = recorded_or_raise(uow.idempotency.get(cmd.user_id, key), CREATE_PURCHASE, fp, now, rejected)
+                found = request.recorded_or_raise(uow.idempotency.get(cmd.user_id, key), rejected)
                 return Written(Order.from_dict(found), replayed=True)
             order_id = self._ids.new_id("ord")
             order = Order(
@@ -198,7 +169,7 @@ class MarketplaceService:
                 updated_at=now,
                 correlation_id=cmd.correlation_id or order_id,
             )
-            uow.idempotency.claim(new_record(cmd.user_id, key, CREATE_PURCHASE, fp, order.to_dict(), now))
+            uow.idempotency.claim(request.record(order.to_dict()))
             uow.accounts.require(cmd.user_id, account_id, total)
             uow.products.reserve(pid, quantity)
             uow.orders.add(order)
@@ -210,7 +181,7 @@ class MarketplaceService:
             try:
                 uow.commit()
             except DuplicateIdempotencyKey as duplicate:
-                return Written(Order.from_dict(replay(duplicate.existing, CREATE_PURCHASE, fp)), replayed=True)
+                return Written(Order.from_dict(request.replay(duplicate.existing)), replayed=True)
         log.info("purchase initiated", extra={"order_id": order.order_id})
         return Written(order, replayed=False)
 

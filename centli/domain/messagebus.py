@@ -35,6 +35,11 @@ def saga_step(handler: EventHandler) -> EventHandler:
     return step
 
 
+def _keys(event: DomainEvent) -> dict[str, str]:
+    """What a log line about an event names (never its payload)."""
+    return {"event_type": event.type, "event_id": event.event_id, "correlation_id": event.correlation_id}
+
+
 class EventBus:
     """Calls every handler subscribed to an event's type, each under the event's correlation id.
 
@@ -56,14 +61,7 @@ class EventBus:
                 handler(event)
             except Exception:
                 ok = False
-                log.exception(
-                    "event handler failed",
-                    extra={
-                        "event_type": event.type,
-                        "event_id": event.event_id,
-                        "correlation_id": event.correlation_id,
-                    },
-                )
+                log.exception("event handler failed", extra=_keys(event))
         return ok
 
 
@@ -121,14 +119,7 @@ class OutboxRelay:
             attempts = self._attempts.get(event.event_id, 0) + 1
             self._attempts[event.event_id] = attempts
             if attempts >= self._max_attempts:
-                log.error(
-                    "event dead-lettered",
-                    extra={
-                        "event_type": event.type,
-                        "event_id": event.event_id,
-                        "correlation_id": event.correlation_id,
-                    },
-                )
+                log.error("event dead-lettered", extra=_keys(event))
                 self.dead_letters.append(event)
                 self._attempts.pop(event.event_id, None)
                 done.append(event.event_id)

@@ -61,3 +61,11 @@ def test_the_check_catches_a_foreign_import(tmp_path: Path) -> None:
     assert foreign_imports(tmp_path, ("centli.domain", "centli.ports")) == {
         "sample.py": {"boto3", "pydantic", "centli.adapters"}
     }
+
+
+def test_the_marketplace_does_not_load_core_banking() -> None:
+    """The two bounded contexts share the idempotency rules (domain/idempotency.py), not each other's code."""
+    import subprocess
+
+    probe = "import sys, centli.domain.marketplace; print('centli.domain.banking' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -28,7 +28,6 @@ caller logs as a security event.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -37,6 +36,8 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
+
+from centli.domain.cursor import b64url, unb64url
 
 IDENTITY_ARGUMENT = "centli_identity"
 #: Longest life an assertion may claim: one tool call, not a session (DESIGN: AgentCore binding).
@@ -84,7 +85,7 @@ def issue_assertion(
     if request_id:
         claims["rid"] = request_id
     body = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return f"{_b64(body)}.{_b64(_mac(secret, body))}"
+    return f"{b64url(body)}.{b64url(_mac(secret, body))}"
 
 
 class SeenAssertions:
@@ -132,8 +133,8 @@ def verify_assertion(
         raise AssertionRefused("malformed")
     body_text, mac_text = token.split(".")
     try:
-        body = _unb64(body_text)
-        mac = _unb64(mac_text)
+        body = unb64url(body_text)
+        mac = unb64url(mac_text)
         if not hmac.compare_digest(mac, _mac(secret, body)):
             raise AssertionRefused("bad_signature")
         claims = json.loads(body)
@@ -163,11 +164,3 @@ def verify_assertion(
 
 def _mac(secret: bytes, body: bytes) -> bytes:
     return hmac.new(secret, b"centli-agentcore-identity\x00" + body, hashlib.sha256).digest()
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
