@@ -33,6 +33,7 @@ with paused_collection():  # imports build long-lived objects only (centli.entry
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
+
 set_aside_imports()  # a Lambda environment keeps all of it: no collection during a call scans it again
 
 __all__ = [
