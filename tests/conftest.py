@@ -34,10 +34,26 @@ class Bank:
 
 
 def make_bank(backend: Backend, document: dict[str, Any] | None = None, policy: BankPolicy | None = None) -> Bank:
-    clock = ManualClock()
+    clock = backend.clock  # the store stamps commits with the application's clock
     app = bootstrap(backend.uow, clock, SequentialIds(), policy or BankPolicy(), CURSOR_SECRET, backend.outbox)
     backend.load(parse_bank_document(document or demo_bank(), clock.now()), None)
     return Bank(app, backend, clock)
+
+
+def hot_bank(users: int, opening: str) -> dict[str, Any]:
+    """Customers u-0, u-1, ... with one account each (acc-N) and every other customer saved as a
+    beneficiary (ben-N): few accounts, many writers, for concurrency tests."""
+    ids = [f"u-{i}" for i in range(users)]
+    return {
+        "users": [{"user_id": u} for u in ids],
+        "accounts": [{"user_id": u, "account_id": f"acc-{i}", "opening_balance": opening} for i, u in enumerate(ids)],
+        "beneficiaries": [
+            {"user_id": ids[i], "beneficiary_id": f"ben-{j}", "account_id": f"acc-{j}"}
+            for i in range(users)
+            for j in range(users)
+            if i != j
+        ],
+    }
 
 
 @pytest.fixture

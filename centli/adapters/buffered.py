@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
+from centli.domain.ledger import Transfer
+from centli.domain.rules import StockChange
+from centli.ports import repositories as ports
+from centli.ports.clock import Clock
 from centli.ports.faults import AFTER_COMMIT, BEFORE_COMMIT, FaultPoints
 
 W = TypeVar("W")
+U = TypeVar("U")
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories(Generic[U]):
+    """A store's nine repository classes, in the order of the fields, each made from its unit of work."""
+
+    accounts: Callable[[U], ports.AccountRepository]
+    beneficiaries: Callable[[U], ports.BeneficiaryRepository]
+    ledger: Callable[[U], ports.LedgerRepository]
+    limits: Callable[[U], ports.DailyLimitRepository]
+    idempotency: Callable[[U], ports.IdempotencyRepository]
+    products: Callable[[U], ports.ProductRepository]
+    orders: Callable[[U], ports.OrderRepository]
+    inbox: Callable[[U], ports.Inbox]
+    outbox: Callable[[U], ports.Outbox]
 
 
 class BufferedUnitOfWork(Generic[W]):
@@ -16,15 +40,23 @@ class BufferedUnitOfWork(Generic[W]):
     Idempotency and inbox guards are buffered with ``first=True`` and come
     before every other write, so a retry is recognised even when another
     guard of the same command would now fail. Leaving the ``with`` block
-    without ``commit()`` discards everything.
+    without ``commit()`` discards everything. Repositories are built on first
+    use (a read touches one, and a unit of work is made per call).
     """
 
-    def __init__(self) -> None:
+    repositories: ClassVar[Repositories[Any]]
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
         self._first: list[W] = []
         self._rest: list[W] = []
+        self._posted: list[Transfer] = []
 
-    def buffer(self, write: W, *, first: bool = False) -> None:
+    def buffer(self, write: W, *, first: bool = False, posts: Transfer | None = None) -> None:
+        """Buffer ``write``; ``posts`` names the transfer it posts, which the commit's stamp stamps."""
         (self._first if first else self._rest).append(write)
+        if posts is not None:
+            self._posted.append(posts)
 
     def __enter__(self) -> Self:
         return self
@@ -34,23 +66,81 @@ class BufferedUnitOfWork(Generic[W]):
     ) -> None:
         self.rollback()
 
-    def commit(self) -> None:
-        writes = [*self._first, *self._rest]
+    def commit(self) -> datetime:
+        writes, posted = [*self._first, *self._rest], self._posted
         self.rollback()
         if not writes:
-            return
+            return self.clock.now()
         faults = self._fault_points()
         faults.check(BEFORE_COMMIT)
-        self._apply(writes)
+        stamp = self._apply(writes, posted)
         faults.check(AFTER_COMMIT)
+        return stamp
 
     def rollback(self) -> None:
         self._first = []
         self._rest = []
+        self._posted = []
 
     def _fault_points(self) -> FaultPoints:
         raise NotImplementedError
 
-    def _apply(self, writes: list[W]) -> None:
-        """Apply every write atomically, or raise the first failing guard's error and write nothing."""
+    def _apply(self, writes: list[W], posted: list[Transfer]) -> datetime:
+        """Apply every write atomically, or raise the first failing guard's error and write nothing.
+
+        Returns the commit's stamp: :func:`~centli.domain.ledger.commit_stamp` of ``self.clock``
+        read inside the atomic step and the previous entry of every account ``posted`` touches.
+        """
         raise NotImplementedError
+
+    @cached_property
+    def accounts(self) -> ports.AccountRepository:
+        return self.repositories.accounts(self)
+
+    @cached_property
+    def beneficiaries(self) -> ports.BeneficiaryRepository:
+        return self.repositories.beneficiaries(self)
+
+    @cached_property
+    def ledger(self) -> ports.LedgerRepository:
+        return self.repositories.ledger(self)
+
+    @cached_property
+    def limits(self) -> ports.DailyLimitRepository:
+        return self.repositories.limits(self)
+
+    @cached_property
+    def idempotency(self) -> ports.IdempotencyRepository:
+        return self.repositories.idempotency(self)
+
+    @cached_property
+    def products(self) -> ports.ProductRepository:
+        return self.repositories.products(self)
+
+    @cached_property
+    def orders(self) -> ports.OrderRepository:
+        return self.repositories.orders(self)
+
+    @cached_property
+    def inbox(self) -> ports.Inbox:
+        return self.repositories.inbox(self)
+
+    @cached_property
+    def outbox(self) -> ports.Outbox:
+        return self.repositories.outbox(self)
+
+
+class StockChanges:
+    """A products repository's three stock changes, each one :meth:`_change` the store makes atomic."""
+
+    def _change(self, product_id: str, change: StockChange, quantity: int) -> None:
+        raise NotImplementedError
+
+    def reserve(self, product_id: str, quantity: int) -> None:
+        self._change(product_id, "reserve", quantity)
+
+    def release(self, product_id: str, quantity: int) -> None:
+        self._change(product_id, "release", quantity)
+
+    def commit_reserved(self, product_id: str, quantity: int) -> None:
+        self._change(product_id, "commit", quantity)

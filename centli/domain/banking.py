@@ -216,7 +216,7 @@ class BankingService(Service):
                     self._new_event(completed, cmd.user_id, cmd.correlation_id or transfer.transfer_id, None)
                 )
                 try:
-                    uow.commit()
+                    transfer = transfer.stamped(uow.commit())
                 except DuplicateIdempotencyKey as duplicate:
                     if PLANTED.replay_after_crash_commits_again and (cmd.user_id, key) in PLANTED.crashed_keys:
                         return Written(self._planted_commit_again(transfer, limits.daily_total), replayed=False)
@@ -240,8 +240,7 @@ class BankingService(Service):
         with self._uow() as uow:
             uow.limits.add(again.user_id, self._policy.business_day(again.created_at), again.amount, daily_total)
             uow.ledger.post(again)
-            uow.commit()
-        return again
+            return again.stamped(uow.commit())
 
     def _source_currency(self, user_id: str, from_account: str) -> str:
         """The source account's currency: the policy's only one, else read from the account.

@@ -7,7 +7,7 @@ of its entries, and never goes below zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -81,6 +81,34 @@ class Transfer:
     def credit_entry_id(self) -> str:
         return f"{self.transfer_id}-C"
 
+    @property
+    def source(self) -> AccountRef:
+        return AccountRef(self.user_id, self.from_account_id)
+
+    def stamped(self, at: datetime) -> Transfer:
+        """The transfer as committed at ``at`` (its :func:`commit_stamp`): the caller's ``created_at`` is a guess."""
+        return replace(self, created_at=at)
+
+    def entries(self, source_after: Money, target_after: Money) -> tuple[LedgerEntry, LedgerEntry]:
+        """The debit and the credit, stamped ``created_at``, each with its account's balance after it."""
+        return (
+            self._entry(self.debit_entry_id, self.source, "DEBIT", source_after),
+            self._entry(self.credit_entry_id, self.to, "CREDIT", target_after),
+        )
+
+    def _entry(self, entry_id: str, ref: AccountRef, direction: Direction, after: Money) -> LedgerEntry:
+        return LedgerEntry(
+            entry_id=entry_id,
+            account_id=ref.account_id,
+            user_id=ref.user_id,
+            transfer_id=self.transfer_id,
+            direction=direction,
+            amount=self.amount,
+            description=describe_entry(self, direction),
+            timestamp=self.created_at,
+            balance_after=after,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "transfer_id": self.transfer_id,
@@ -146,6 +174,25 @@ class NewAccount:
     def opening_entry_id(self) -> str:
         return f"open-{self.account_id}"
 
+    @property
+    def account(self) -> Account:
+        """The account as opened: its balance is the opening balance."""
+        return Account(self.account_id, self.user_id, self.alias, self.opening_balance)
+
+    def opening_entry(self) -> LedgerEntry:
+        """The first entry of every account: a CREDIT of the opening balance, its own transfer."""
+        return LedgerEntry(
+            entry_id=self.opening_entry_id,
+            account_id=self.account_id,
+            user_id=self.user_id,
+            transfer_id=self.opening_entry_id,
+            direction="CREDIT",
+            amount=self.opening_balance,
+            description=OPENING_DESCRIPTION,
+            timestamp=self.opened_at,
+            balance_after=self.opening_balance,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class TransferLimits:
@@ -162,6 +209,13 @@ class DestinationIsBeneficiary(Exception):
     def __init__(self, beneficiary: Beneficiary) -> None:
         super().__init__("the destination is a saved beneficiary")
         self.beneficiary = beneficiary
+
+
+def commit_stamp(now: datetime, *previous: datetime | None) -> datetime:
+    """The one timestamp a commit gives its transfer and both entries: the clock read at commit
+    (inside the lock or transaction), but never earlier than the previous entry of any account it
+    posts to, so a statement reads in time order even when clocks are skewed (``None``: unknown)."""
+    return max((now, *(p for p in previous if p is not None)))
 
 
 def describe_entry(transfer: Transfer, direction: Direction) -> str:

@@ -66,7 +66,7 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--backend", action="append", choices=["memory", "sqlite"], help="repeat for both (default memory)"
     )
-    sim.add_argument("--faults", default="default", help="'default', 'all' (adds clock skew) or a comma list")
+    sim.add_argument("--faults", default="default", help="'default' or 'all' (every fault, skew too) or a comma list")
     sim.add_argument("--plant", action="append", default=[], help=argparse.SUPPRESS)  # test-only bugs
     sim.add_argument("--verbose", action="store_true", help="print every step of each run")
     serve = commands.add_parser("serve", help="the local runtime: REST, agent events, the Lambda Invoke API")

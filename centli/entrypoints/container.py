@@ -72,16 +72,16 @@ def make_store(settings: Settings, clock: Clock) -> Any:
         from centli.domain.loading import parse_bank_document
         from centli.entrypoints.demo import demo_bank
 
-        store = InMemoryStore()
+        store = InMemoryStore(clock=clock)
         store.load(parse_bank_document(demo_bank(), clock.now()))
         return store
     if settings.backend == "sqlite":
         from centli.adapters.sqlite import SqliteStore
 
-        return SqliteStore(settings.sqlite_path, faults=None)
+        return SqliteStore(settings.sqlite_path, clock=clock)
     from centli.adapters.dynamodb import DynamoStore, make_dynamodb_client
 
-    return DynamoStore(make_dynamodb_client(settings.aws_endpoint("dynamodb")), settings.table_names())
+    return DynamoStore(make_dynamodb_client(settings.aws_endpoint("dynamodb")), settings.table_names(), clock=clock)
 
 
 def outbox_of(store: Any, settings: Settings) -> Any:

@@ -23,8 +23,8 @@ def demo_bank() -> dict[str, Any]:
 
 
 def build_demo_app() -> tuple[Application, InMemoryStore]:
-    store = InMemoryStore()
     clock = SystemClock()
+    store = InMemoryStore(clock=clock)
     app = bootstrap(store.unit_of_work, clock, UlidGenerator(), BankPolicy(), b"demo-only-cursor-secret", store)
     store.load(parse_bank_document(demo_bank(), clock.now()))
     return app, store

@@ -8,7 +8,7 @@ One ``random.Random(seed)`` drives everything, single-threaded:
   every unit of work), a conflict and a throttle at commit (what DynamoDB's
   TransactionConflict and throttling become once the adapter's retries are
   spent), a relay crash, a failed, partial, duplicated, reordered or late
-  publish, and (``--faults all``) clock skew;
+  publish, and clock skew;
 - a clock the simulation owns, and a scheduler that runs the relay, late
   deliveries, dead-letter redrives and the sweeper (stuck orders, then the
   settlement of sellers' clearing accounts) as steps, in place of the
@@ -63,8 +63,8 @@ T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 COMMIT_FAULTS = ("crash-before-commit", "crash-after-commit", "conflict", "throttle")
 PUBLISH_FAULTS = ("publish-fail", "publish-partial", "duplicate", "reorder", "late", "relay-crash")
 ALL_FAULTS = (*COMMIT_FAULTS, *PUBLISH_FAULTS, "skew")
-#: Clock skew makes statement timestamps go backwards in memory and SQLite (issue 8): opt in with --faults all.
-DEFAULT_FAULTS = frozenset(ALL_FAULTS) - {"skew"}
+#: Every fault: clock skew too, since a commit stamps its transfer at commit, never before the previous entry.
+DEFAULT_FAULTS = frozenset(ALL_FAULTS)
 FAULT_RATE = 0.25
 
 
@@ -253,12 +253,12 @@ class Simulation:
         self.policy = BankPolicy()
         self.store: Any
         if backend == "memory":
-            self.store = InMemoryStore(self.faults)
+            self.store = InMemoryStore(self.faults, self.clock)
         elif backend == "sqlite":
             from centli.adapters.sqlite import SqliteStore
 
             assert workdir is not None
-            self.store = SqliteStore(workdir / f"sim-{seed}.db", self.faults, synchronous="NORMAL")
+            self.store = SqliteStore(workdir / f"sim-{seed}.db", self.faults, synchronous="NORMAL", clock=self.clock)
         else:
             raise ValueError(f"the simulation runs on memory or sqlite, not {backend!r}")
         self.app: Application = bootstrap(

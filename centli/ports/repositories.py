@@ -8,7 +8,7 @@ raises the domain error named in its docstring and nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -29,6 +29,13 @@ class Page(Generic[T]):
 
     items: list[T]
     next_position: str | None
+
+    @classmethod
+    def cut(cls, rows: Sequence[T], limit: int, position: Callable[[T], str]) -> Page[T]:
+        """The first ``limit`` of ``rows`` (fetched one past the limit, to know there is more);
+        the next page resumes after the last item shown."""
+        items = list(rows[:limit])
+        return cls(items, position(items[-1]) if len(rows) > limit else None)
 
 
 class AccountRepository(Protocol):
@@ -62,7 +69,8 @@ class BeneficiaryRepository(Protocol):
 
 class LedgerRepository(Protocol):
     def post(self, transfer: Transfer, *, resolve_destination: bool = False) -> None:
-        """Write intent: one debit and one credit plus the transfer record.
+        """Write intent: one debit and one credit plus the transfer record, all stamped with the
+        commit's stamp (``transfer.created_at`` is the caller's guess; see ``UnitOfWork.commit``).
 
         Guards: the source account is ``transfer.user_id``'s and the target
         exists (AccountNotFound), both hold the transfer's currency
@@ -102,7 +110,9 @@ class IdempotencyRepository(Protocol):
     def claim(self, record: IdempotencyRecord) -> None:
         """Write intent: store the record. Guard, checked before every other guard:
         no live record (``now < expires_at`` with now = ``record.created_at``)
-        under the same user and key, else DuplicateIdempotencyKey(existing)."""
+        under the same user and key, else DuplicateIdempotencyKey(existing). A record that
+        answers with a transfer the same commit posts is stored with the commit's stamp
+        (:func:`centli.domain.rules.answer_at`)."""
         ...
 
     def get(self, user_id: str, key: str) -> IdempotencyRecord | None: ...

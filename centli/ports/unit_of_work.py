@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -24,6 +25,12 @@ class UnitOfWork(Protocol):
 
     Leaving the block without ``commit()`` (or by an exception) discards every
     buffered write. ``commit()`` applies all of them atomically or none.
+
+    ``commit()`` returns the commit's stamp (:func:`centli.domain.ledger.commit_stamp`):
+    the store's clock read when it commits, never earlier than the previous entry
+    of any account it posts to. Every transfer it posts is stored with that
+    ``created_at``, and so are both its entries and an idempotency record of the
+    same commit that answers with it; the caller answers ``transfer.stamped(stamp)``.
     """
 
     @property
@@ -62,7 +69,7 @@ class UnitOfWork(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    def commit(self) -> None: ...
+    def commit(self) -> datetime: ...
 
     def rollback(self) -> None: ...
 

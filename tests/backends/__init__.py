@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from centli.adapters.memory.clock import ManualClock
 from centli.domain.loading import BankData, LoadReport, Progress
 from centli.ports.messaging import OutboxReader
 from centli.ports.unit_of_work import UnitOfWorkFactory
@@ -26,6 +27,8 @@ class Backend:
     load: Callable[[BankData, Progress | None], LoadReport]
     #: Where committed events wait (on AWS a stream relays DynamoDB's; its store still reads them).
     outbox: OutboxReader
+    #: The store's clock: what a commit stamps its transfers with (the application shares it).
+    clock: ManualClock = field(default_factory=ManualClock)
     #: Backend-specific handles a test may inspect (a client, a connection).
     extras: dict[str, Any] = field(default_factory=dict)
 

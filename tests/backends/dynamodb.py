@@ -11,6 +11,7 @@ from typing import Any
 
 from centli.adapters.dynamodb import DynamoStore, TableNames, make_dynamodb_client
 from centli.adapters.dynamodb.schema import create_tables, delete_tables
+from centli.adapters.memory import ManualClock
 from centli.adapters.resilience import CircuitBreaker
 from centli.ports.faults import FaultPoints
 from tests.backends import Backend
@@ -28,18 +29,22 @@ def open_store(
     faults: FaultPoints | None = None,
     wrap: Callable[[Any], Any] | None = None,
     breaker: CircuitBreaker | None = None,
+    clock: ManualClock | None = None,
 ) -> Iterator[DynamoStore]:
     """A store on fresh tables; ``wrap`` may put a fault-injecting wrapper around its client."""
     client = make_dynamodb_client(moto_endpoint())
     tables = fresh_tables()
     create_tables(client, tables, wait=False)
     try:
-        yield DynamoStore(client if wrap is None else wrap(client), tables, faults=faults, breaker=breaker)
+        yield DynamoStore(client if wrap is None else wrap(client), tables, faults=faults, breaker=breaker, clock=clock)
     finally:
         delete_tables(client, tables)
 
 
 @contextmanager
 def open_backend(workdir: Path) -> Iterator[Backend]:
-    with open_store() as store:
-        yield Backend("dynamodb", store.unit_of_work, store.load, store, {"store": store, "client": store.client})
+    clock = ManualClock()
+    with open_store(clock=clock) as store:
+        yield Backend(
+            "dynamodb", store.unit_of_work, store.load, store, clock, {"store": store, "client": store.client}
+        )

@@ -4,11 +4,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from centli.adapters.memory import InMemoryStore
+from centli.adapters.memory import InMemoryStore, ManualClock
 from tests.backends import Backend
 
 
 @contextmanager
 def open_backend(workdir: Path) -> Iterator[Backend]:
-    store = InMemoryStore()
-    yield Backend("memory", store.unit_of_work, store.load, store, {"store": store})
+    clock = ManualClock()
+    store = InMemoryStore(clock=clock)
+    yield Backend("memory", store.unit_of_work, store.load, store, clock, {"store": store})

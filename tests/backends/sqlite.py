@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from centli.adapters.memory import ManualClock
 from centli.adapters.sqlite import SqliteStore
 from tests.backends import Backend
 
@@ -11,8 +12,9 @@ from tests.backends import Backend
 @contextmanager
 def open_backend(workdir: Path) -> Iterator[Backend]:
     path = workdir / "sqlite" / "centli.db"
-    store = SqliteStore(path, synchronous="NORMAL")  # tests need no power-loss durability
+    clock = ManualClock()
+    store = SqliteStore(path, synchronous="NORMAL", clock=clock)  # tests need no power-loss durability
     try:
-        yield Backend("sqlite", store.unit_of_work, store.load, store, {"store": store, "path": path})
+        yield Backend("sqlite", store.unit_of_work, store.load, store, clock, {"store": store, "path": path})
     finally:
         store.close()

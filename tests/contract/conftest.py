@@ -91,12 +91,12 @@ def event(event_id: str, type_: str = "TRANSFER_COMPLETED", minute: int = 0) -> 
     return DomainEvent(event_id, type_, at(minute), "corr-1", None, ANA, {"transfer_id": "trf-1", "amount": "1.00"})
 
 
-def commit(backend: Backend, *writes: Callable[[UnitOfWork], None]) -> None:
-    """Apply ``writes`` in one unit of work and commit it."""
+def commit(backend: Backend, *writes: Callable[[UnitOfWork], None]) -> datetime:
+    """Apply ``writes`` in one unit of work and commit it; the commit's stamp."""
     with backend.uow() as uow:
         for write in writes:
             write(uow)
-        uow.commit()
+        return uow.commit()
 
 
 def seed(backend: Backend) -> None:

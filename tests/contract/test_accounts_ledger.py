@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from centli.domain.errors import AccountNotFound, CurrencyMismatch, DomainError, InsufficientFunds
@@ -113,19 +115,23 @@ def test_beneficiaries_add_get_list_replace(any_backend: Backend) -> None:
 def test_post_moves_money_on_both_sides_with_entries_and_a_record(any_backend: Backend) -> None:
     seed(any_backend)
     sent = transfer("trf-1", "250.25")
-    commit(any_backend, lambda uow: uow.ledger.post(sent))
+    any_backend.clock.advance(timedelta(minutes=5))
+    stamp = commit(any_backend, lambda uow: uow.ledger.post(sent))
+    # The commit stamps the transfer with the store's clock at commit: the caller's created_at was a guess.
+    assert stamp == any_backend.clock.now() != sent.created_at
     assert balance(any_backend, ANA, "acc-a1") == Money.of("749.75")
     assert balance(any_backend, LUIS, "acc-l1") == Money.of("750.25")
     debit, opening = full_history(any_backend, ANA, "acc-a1")
     assert (debit.direction, debit.amount, debit.balance_after) == ("DEBIT", Money(25_025), Money(74_975))
-    assert (debit.transfer_id, debit.entry_id, debit.timestamp) == ("trf-1", sent.debit_entry_id, sent.created_at)
+    assert (debit.transfer_id, debit.entry_id, debit.timestamp) == ("trf-1", sent.debit_entry_id, stamp)
     assert debit.description == sent.concept
     assert opening.entry_id == "open-acc-a1"
     credit = full_history(any_backend, LUIS, "acc-l1")[0]
     assert (credit.direction, credit.amount, credit.balance_after) == ("CREDIT", Money(25_025), Money(75_025))
     assert (credit.transfer_id, credit.entry_id, credit.user_id) == ("trf-1", sent.credit_entry_id, LUIS)
+    assert credit.timestamp == stamp
     with any_backend.uow() as uow:
-        assert uow.ledger.get_transfer(ANA, "trf-1") == sent
+        assert uow.ledger.get_transfer(ANA, "trf-1") == sent.stamped(stamp)
         assert uow.ledger.get_transfer(LUIS, "trf-1") is None  # the recipient did not send it
         assert uow.ledger.get_transfer(ANA, "trf-nope") is None
 
@@ -143,7 +149,8 @@ def test_post_round_trips_every_transfer_field(any_backend: Backend) -> None:
         kind="PURCHASE_PAYMENT",
         beneficiary_id="ben-x",
     )
-    commit(any_backend, lambda uow: uow.ledger.post(payment))
+    any_backend.clock.advance(timedelta(milliseconds=123))  # the stamp keeps its microseconds
+    assert commit(any_backend, lambda uow: uow.ledger.post(payment)) == payment.created_at
     with any_backend.uow() as uow:
         assert uow.ledger.get_transfer(ANA, "trf-pay") == payment
     assert full_history(any_backend, ANA, "acc-a1")[0].description == "Compra"

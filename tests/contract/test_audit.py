@@ -59,7 +59,8 @@ class Tamper:
 
     # dynamodb
     def _entry_item(self, user: str, account: str, entry_id: str) -> dict[str, Any]:
-        items = self.store.query_all(
+        items = self.store.all_items(
+            "query",
             TableName=self.store.tables.transactions,
             KeyConditionExpression="account_key = :k",
             ExpressionAttributeValues={":k": {"S": f"{user}#{account}"}},

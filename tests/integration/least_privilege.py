@@ -60,7 +60,7 @@ ON_BEHALF: dict[tuple[str, str, str], str] = {
 }
 #: Grants only a failure moto cannot produce reaches (it simulates no TransactionConflict): an idempotency
 #: claim cancelled without the stored record (ReturnValuesOnConditionCheckFailure returns nothing for a
-#: conflict) is read with GetItem (centli/adapters/dynamodb/store.py, ``_Idempotency.claim``).
+#: conflict) is read with GetItem (centli/adapters/dynamodb/repositories.py, ``Idempotency.claim``).
 #: (function, action, logical resource) -> why.
 FAILURE_ONLY: dict[tuple[str, str, str], str] = {
     (function, "dynamodb:GetItem", "IdempotencyTable"): "an idempotency claim cancelled by a TransactionConflict"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from centli.adapters.memory import ManualClock
 from centli.adapters.sqlite import SqliteStore
 from centli.domain.banking import CreateTransfer
 from centli.domain.marketplace import CreatePurchase
@@ -19,9 +20,10 @@ from tests.conftest import make_bank
 @pytest.fixture
 def sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "bank.db"
-    store = SqliteStore(path)
+    clock = ManualClock()
+    store = SqliteStore(path, clock=clock)
     try:
-        bank = make_bank(Backend("sqlite", store.unit_of_work, store.load, store, {"store": store}))
+        bank = make_bank(Backend("sqlite", store.unit_of_work, store.load, store, clock, {"store": store}))
         bank.app.banking.create_transfer(CreateTransfer.parse("u-ana", "acc-0001", "10.00", "k1", "ben-mama"))
         order = bank.app.marketplace.create_purchase(CreatePurchase.parse("u-ana", "p-100", 1, "acc-0001", "k2"))
         bank.settle()

@@ -31,7 +31,7 @@ from centli.domain.loading import parse_bank_document
 from centli.domain.money import Money
 from centli.domain.policy import BankPolicy
 from tests.backends.dynamodb import open_store
-from tests.conftest import CURSOR_SECRET
+from tests.conftest import CURSOR_SECRET, hot_bank
 
 pytestmark = pytest.mark.integration
 
@@ -40,22 +40,6 @@ THREADS = 4
 REQUESTS_PER_THREAD = 20
 OPENING = 100_000  # 1,000.00 each
 DAILY_LIMIT = Money.of("3000.00")
-
-
-def hot_bank() -> dict[str, Any]:
-    users = [f"u-{i}" for i in range(USERS)]
-    return {
-        "users": [{"user_id": u} for u in users],
-        "accounts": [
-            {"user_id": u, "account_id": f"acc-{i}", "opening_balance": "1000.00"} for i, u in enumerate(users)
-        ],
-        "beneficiaries": [
-            {"user_id": users[i], "beneficiary_id": f"ben-{j}", "account_id": f"acc-{j}"}
-            for i in range(USERS)
-            for j in range(USERS)
-            if i != j
-        ],
-    }
 
 
 def scan(store: DynamoStore, table: str) -> list[dict[str, Any]]:
@@ -74,7 +58,7 @@ def test_concurrent_transfers_on_hot_accounts_keep_every_invariant(tmp_path: Pat
         clock = ManualClock()
         policy = BankPolicy(limits={"MXN": TransferLimits(Money.of("50000.00"), DAILY_LIMIT)})
         app = bootstrap(store.unit_of_work, clock, SequentialIds(), policy, CURSOR_SECRET, store)
-        store.load(parse_bank_document(hot_bank(), clock.now()))
+        store.load(parse_bank_document(hot_bank(USERS, "1000.00"), clock.now()))
         answers: dict[tuple[str, str], set[str]] = defaultdict(set)
         refusals: Counter[str] = Counter()
         crashes: list[BaseException] = []

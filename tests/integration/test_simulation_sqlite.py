@@ -18,5 +18,5 @@ def test_sqlite_holds_and_runs_exactly_as_memory_does(seed: int) -> None:
 
 
 def test_sqlite_catches_a_planted_bug_with_its_seed() -> None:
-    caught = simulate.run_seed(2, 200, backend="sqlite", plant=[SWEEPER_RACE])
+    caught = simulate.run_seed(14, 200, backend="sqlite", plant=[SWEEPER_RACE])
     assert caught.failure is not None and caught.failure.invariant == "AUDIT_ORDER_CANCELLED_NOT_VOIDED"

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from centli.adapters.memory import InMemoryStore
+from centli.adapters.memory import InMemoryStore, ManualClock
 from centli.adapters.sqlite import SqliteStore
 from centli.domain.catalog import Product
 from centli.domain.errors import DomainError
@@ -190,8 +190,9 @@ def seed(store: Store) -> None:
 @given(units)
 def test_sqlite_behaves_like_memory(work: list[list[Op]]) -> None:
     with tempfile.TemporaryDirectory() as workdir:
-        memory = InMemoryStore()
-        sqlite = SqliteStore(Path(workdir) / "centli.db", synchronous="NORMAL")
+        # Each store stamps commits with its clock: the same time on both.
+        memory = InMemoryStore(clock=ManualClock(T0))
+        sqlite = SqliteStore(Path(workdir) / "centli.db", synchronous="NORMAL", clock=ManualClock(T0))
         try:
             seed(memory)
             seed(sqlite)
@@ -206,8 +207,9 @@ def test_sqlite_behaves_like_memory(work: list[list[Op]]) -> None:
 def test_the_comparison_sees_a_difference() -> None:
     """The observation is fine-grained enough to notice one centavo."""
     with tempfile.TemporaryDirectory() as workdir:
-        memory = InMemoryStore()
-        sqlite = SqliteStore(Path(workdir) / "centli.db", synchronous="NORMAL")
+        # Each store stamps commits with its clock: the same time on both.
+        memory = InMemoryStore(clock=ManualClock(T0))
+        sqlite = SqliteStore(Path(workdir) / "centli.db", synchronous="NORMAL", clock=ManualClock(T0))
         try:
             seed(memory)
             seed(sqlite)

@@ -85,8 +85,8 @@ class BankMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.faults = PlannedFaults()
-        self.store = InMemoryStore(self.faults)
         self.clock = ManualClock()
+        self.store = InMemoryStore(self.faults, self.clock)
         self.app = bootstrap(
             self.store.unit_of_work,
             self.clock,

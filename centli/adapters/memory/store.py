@@ -1,79 +1,48 @@
-"""The in-memory store and its unit of work.
+"""The in-memory store: a small fake for tests and simulations.
 
-Writes are buffered as guarded operations and applied at ``commit()`` under
-the store's one lock: every guard is checked against a staged overlay, and only
-if all pass is the overlay merged. Thread-safe; nothing is ever half written.
+Tables are dicts of immutable values behind one lock. A commit runs its
+buffered writes against a staged overlay under that lock, checking each with
+the domain's rules (:mod:`centli.domain.rules`), and merges the overlay only
+when all pass: nothing is ever half written.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from centli.adapters.buffered import BufferedUnitOfWork
+from centli.adapters.buffered import BufferedUnitOfWork, Repositories, StockChanges
+from centli.adapters.system import SystemClock
+from centli.domain import rules
 from centli.domain.audit import AccountLedger, AuditSnapshot, InboxRecord, OutboxRecord
 from centli.domain.catalog import Product
-from centli.domain.errors import (
-    AccountNotFound,
-    ConcurrencyConflict,
-    CurrencyMismatch,
-    DestinationNotFound,
-    InsufficientFunds,
-    LimitExceeded,
-    OutOfStock,
-    ProductNotFound,
-)
-from centli.domain.events import PROCESSED, DomainEvent, EventAlreadyProcessed
-from centli.domain.idempotency import DuplicateIdempotencyKey, IdempotencyRecord
-from centli.domain.ledger import (
-    OPENING_DESCRIPTION,
-    Account,
-    AccountRef,
-    Beneficiary,
-    DestinationIsBeneficiary,
-    LedgerEntry,
-    NewAccount,
-    Transfer,
-    describe_entry,
-)
+from centli.domain.errors import AccountNotFound, InvalidCursor
+from centli.domain.events import PROCESSED, DomainEvent
+from centli.domain.idempotency import IdempotencyRecord
+from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, NewAccount, Transfer, commit_stamp
 from centli.domain.loading import BankData, LoadReport, Progress, load_through_unit_of_work
 from centli.domain.money import Money
 from centli.domain.orders import Order
 from centli.ports.audit import ReadProgress
+from centli.ports.clock import Clock
 from centli.ports.faults import FaultPoints, NoFaults
 from centli.ports.repositories import Page
 
 Key = tuple[str, ...]
+TABLES = ("accounts", "transfers", "beneficiaries", "daily", "idempotency", "products", "orders", "inbox", "outbox")
 
 
 class InMemoryStore:
-    """All tables as dicts of immutable values, guarded by one lock."""
-
-    def __init__(self, faults: FaultPoints | None = None) -> None:
+    def __init__(self, faults: FaultPoints | None = None, clock: Clock | None = None) -> None:
         self.lock = threading.RLock()
         self.faults: FaultPoints = faults or NoFaults()
-        self.tables: dict[str, dict[Key, Any]] = {
-            name: {}
-            for name in (
-                "accounts",
-                "transfers",
-                "beneficiaries",
-                "daily",
-                "idempotency",
-                "products",
-                "orders",
-                "inbox",
-            )
-        }
-        #: Per account (user_id, account_id): entries oldest first.
-        self.entries: dict[Key, list[LedgerEntry]] = {}
-        self.outbox: list[DomainEvent] = []
-        self.outbox_ids: set[str] = set()  # the ids in ``outbox``, for the duplicate check
+        self.clock: Clock = clock or SystemClock()
+        self.tables: dict[str, dict[Key, Any]] = {name: {} for name in TABLES}
+        self.entries: dict[Key, list[LedgerEntry]] = {}  # per (user_id, account_id), oldest first
         self.published: set[str] = set()
-        self.commits = 0
 
     def unit_of_work(self) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self)
@@ -81,408 +50,273 @@ class InMemoryStore:
     def load(self, data: BankData, progress: Progress | None = None) -> LoadReport:
         return load_through_unit_of_work(self.unit_of_work, data, progress)
 
-    # OutboxReader -------------------------------------------------------------
-    def pending(self, limit: int) -> list[DomainEvent]:
-        with self.lock:
-            return [e for e in self.outbox if e.event_id not in self.published][:limit]
-
-    def mark_published(self, event_ids: Sequence[str]) -> None:
-        with self.lock:
-            self.published.update(event_ids)
-            if len(self.published) > 10_000:
-                self.outbox = [e for e in self.outbox if e.event_id not in self.published]
-                self.outbox_ids = {e.event_id for e in self.outbox}
-                self.published.clear()
-
-    # reads used by repositories --------------------------------------------
     def get(self, table: str, key: Key) -> Any:
         with self.lock:
             return self.tables[table].get(key)
 
-    def select(self, table: str, predicate: Callable[[Key, Any], bool]) -> list[tuple[Key, Any]]:
+    def select(self, table: str, keep: Callable[[Key, Any], bool]) -> list[Any]:
+        """The values that ``keep`` accepts, in key order."""
         with self.lock:
-            return sorted(((k, v) for k, v in self.tables[table].items() if predicate(k, v)), key=lambda kv: kv[0])
+            return [v for k, v in sorted(self.tables[table].items(), key=lambda kv: kv[0]) if keep(k, v)]
 
-    # TraceReader ------------------------------------------------------------------------
-    def events_naming(self, text: str) -> list[OutboxRecord]:
+    # OutboxReader, TraceReader, AuditReader ---------------------------------------------
+    def pending(self, limit: int) -> list[DomainEvent]:
         with self.lock:
-            return [OutboxRecord(e, e.event_id in self.published) for e in self.outbox if _names(e, text)]
+            return [e for e in self.tables["outbox"].values() if e.event_id not in self.published][:limit]
+
+    def mark_published(self, event_ids: Sequence[str]) -> None:
+        with self.lock:
+            self.published.update(event_ids)
+
+    def events_naming(self, text: str) -> list[OutboxRecord]:
+        return [
+            r
+            for r in self._outbox_records()
+            if text in (r.event.event_id, r.event.correlation_id) or text in r.event.payload.values()
+        ]
 
     def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
-        with self.lock:
-            found: _Handled | None = self.tables["inbox"].get((consumer, event_id))
-        return None if found is None else InboxRecord(consumer, event_id, found.outcome, found.at)
+        return self.get("inbox", (consumer, event_id))  # type: ignore[no-any-return]
 
-    # AuditReader: one consistent snapshot, taken under the lock -----------------------
     def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
-        with self.lock:
+        with self.lock:  # one consistent snapshot
             t = self.tables
+            ledgers = [AccountLedger(a, list(self.entries.get(k, []))) for k, a in sorted(t["accounts"].items())]
             snapshot = AuditSnapshot(
-                ledgers=[
-                    AccountLedger(account, list(self.entries.get(key, [])))
-                    for key, account in sorted(t["accounts"].items())
-                ],
+                ledgers,
                 transfers=list(t["transfers"].values()),
                 idempotency=list(t["idempotency"].values()),
                 products=list(t["products"].values()),
                 orders=list(t["orders"].values()),
-                outbox=[OutboxRecord(e, e.event_id in self.published) for e in self.outbox],
-                inbox=[InboxRecord(c, e, v.outcome, v.at) for (c, e), v in t["inbox"].items()],
+                outbox=self._outbox_records(),
+                inbox=list(t["inbox"].values()),
             )
         if progress is not None:
             progress("store", sum(len(v) for v in t.values()))
         return snapshot
 
+    def _outbox_records(self) -> list[OutboxRecord]:
+        with self.lock:
+            return [OutboxRecord(e, e.event_id in self.published) for e in self.tables["outbox"].values()]
+
 
 class _Stage:
-    """A copy-on-write overlay of the store used while a commit checks its guards."""
+    """A copy-on-write overlay of the store: one commit's writes, merged only if every rule passed."""
 
-    def __init__(self, store: InMemoryStore) -> None:
-        self.store = store
+    def __init__(self, store: InMemoryStore, stamp: datetime, posted: list[Transfer]) -> None:
+        self.store, self.stamp, self.posted = store, stamp, posted
         self.writes: dict[tuple[str, Key], Any] = {}
-        self.new_entries: list[LedgerEntry] = []
-        self.new_events: list[DomainEvent] = []
+        self.entries: list[LedgerEntry] = []
 
     def get(self, table: str, key: Key) -> Any:
-        if (table, key) in self.writes:
-            return self.writes[(table, key)]
-        return self.store.tables[table].get(key)
+        return self.writes[(table, key)] if (table, key) in self.writes else self.store.tables[table].get(key)
 
     def put(self, table: str, key: Key, value: Any) -> None:
         self.writes[(table, key)] = value
 
-    def apply(self) -> None:
+    def put_new(self, table: str, key: Key, value: Any) -> bool:
+        """Put unless the key holds a value already (then keep it); whether it put."""
+        if self.get(table, key) is not None:
+            return False
+        self.put(table, key, value)
+        return True
+
+    def merge(self) -> None:
         for (table, key), value in self.writes.items():
             self.store.tables[table][key] = value
-        for entry in self.new_entries:
+        for entry in self.entries:
             self.store.entries.setdefault((entry.user_id, entry.account_id), []).append(entry)
-        self.store.outbox.extend(self.new_events)
-        self.store.outbox_ids.update(e.event_id for e in self.new_events)
 
 
-Operation = Callable[[_Stage], None]
+Write = Callable[[_Stage], object]
 
 
-class InMemoryUnitOfWork(BufferedUnitOfWork[Operation]):
+class InMemoryUnitOfWork(BufferedUnitOfWork[Write]):
     def __init__(self, store: InMemoryStore) -> None:
-        super().__init__()
-        self._store = store
-        self.accounts = _Accounts(self)
-        self.beneficiaries = _Beneficiaries(self)
-        self.ledger = _Ledger(self)
-        self.limits = _DailyLimits(self)
-        self.idempotency = _Idempotency(self)
-        self.products = _Products(self)
-        self.orders = _Orders(self)
-        self.inbox = _Inbox(self)
-        self.outbox = _Outbox(self)
-
-    @property
-    def store(self) -> InMemoryStore:
-        return self._store
+        super().__init__(store.clock)
+        self.store = store
 
     def _fault_points(self) -> FaultPoints:
-        return self._store.faults
+        return self.store.faults
 
-    def _apply(self, writes: list[Operation]) -> None:
-        with self._store.lock:
-            stage = _Stage(self._store)
+    def _apply(self, writes: list[Write], posted: list[Transfer]) -> datetime:
+        with self.store.lock:
+            heads = [self.store.entries.get((r.user_id, r.account_id)) for t in posted for r in (t.source, t.to)]
+            stage = _Stage(self.store, commit_stamp(self.clock.now(), *(h[-1].timestamp for h in heads if h)), posted)
             for write in writes:
                 write(stage)
-            stage.apply()
-            self._store.commits += 1
+            stage.merge()
+            return stage.stamp
 
 
 class _Repo:
+    table = ""  # the table the repository reads by key and by owner
+
     def __init__(self, uow: InMemoryUnitOfWork) -> None:
-        self._uow = uow
-        self._store = uow.store
+        self._uow, self._store = uow, uow.store
+
+    def get(self, *key: str) -> Any:
+        return self._store.get(self.table, key)
 
 
-class _Accounts(_Repo):
-    def list_for_user(self, user_id: str) -> list[Account]:
-        return [v for _, v in self._store.select("accounts", lambda k, _v: k[0] == user_id)]
+class _Owned(_Repo):
+    def list_for_user(self, user_id: str) -> list[Any]:
+        return self._store.select(self.table, lambda k, _: k[0] == user_id)
 
-    def get(self, user_id: str, account_id: str) -> Account | None:
-        account: Account | None = self._store.get("accounts", (user_id, account_id))
-        return account
+
+class _Accounts(_Owned):
+    table = "accounts"
 
     def get_many(self, refs: Sequence[AccountRef]) -> list[Account]:
-        found = (self.get(ref.user_id, ref.account_id) for ref in refs)
-        return [account for account in found if account is not None]
+        return [a for a in (self.get(r.user_id, r.account_id) for r in refs) if a is not None]
 
     def open(self, account: NewAccount) -> None:
-        def op(stage: _Stage) -> None:
-            key = (account.user_id, account.account_id)
-            if stage.get("accounts", key) is not None:
-                return
-            stage.put(
-                "accounts", key, Account(account.account_id, account.user_id, account.alias, account.opening_balance)
-            )
-            stage.new_entries.append(
-                LedgerEntry(
-                    entry_id=account.opening_entry_id,
-                    account_id=account.account_id,
-                    user_id=account.user_id,
-                    transfer_id=account.opening_entry_id,
-                    direction="CREDIT",
-                    amount=account.opening_balance,
-                    description=OPENING_DESCRIPTION,
-                    timestamp=account.opened_at,
-                    balance_after=account.opening_balance,
-                )
-            )
+        def write(stage: _Stage) -> None:
+            if stage.put_new("accounts", (account.user_id, account.account_id), account.account):
+                stage.entries.append(account.opening_entry())
 
-        self._uow.buffer(op)
+        self._uow.buffer(write)
 
     def require(self, user_id: str, account_id: str, minimum: Money) -> None:
-        def op(stage: _Stage) -> None:
-            account: Account | None = stage.get("accounts", (user_id, account_id))
-            if account is None:
-                raise AccountNotFound(field="account_id")
-            if account.currency != minimum.currency:
-                raise CurrencyMismatch()
-            if account.balance < minimum:
-                raise InsufficientFunds()
-
-        self._uow.buffer(op)
+        self._uow.buffer(lambda s: rules.enforce(rules.refuse_funds(s.get("accounts", (user_id, account_id)), minimum)))
 
 
-class _Beneficiaries(_Repo):
-    def list_for_user(self, user_id: str) -> list[Beneficiary]:
-        return [v for _, v in self._store.select("beneficiaries", lambda k, _v: k[0] == user_id)]
-
-    def get(self, user_id: str, beneficiary_id: str) -> Beneficiary | None:
-        found: Beneficiary | None = self._store.get("beneficiaries", (user_id, beneficiary_id))
-        return found
+class _Beneficiaries(_Owned):
+    table = "beneficiaries"
 
     def add(self, beneficiary: Beneficiary) -> None:
-        self._uow.buffer(
-            lambda s: s.put("beneficiaries", (beneficiary.user_id, beneficiary.beneficiary_id), beneficiary)
-        )
+        key = (beneficiary.user_id, beneficiary.beneficiary_id)
+        self._uow.buffer(lambda s: s.put("beneficiaries", key, beneficiary))
 
 
 class _Ledger(_Repo):
     def post(self, transfer: Transfer, *, resolve_destination: bool = False) -> None:
-        def op(stage: _Stage) -> None:
-            source_key = (transfer.user_id, transfer.from_account_id)
-            target_key = (transfer.to.user_id, transfer.to.account_id)
-            source: Account | None = stage.get("accounts", source_key)
-            target: Account | None = stage.get("accounts", target_key)
-            if source is None:
-                raise AccountNotFound(field="from_account_id")
-            if target is None and resolve_destination:
-                saved: Beneficiary | None = stage.get("beneficiaries", target_key)
-                if saved is not None:
-                    raise DestinationIsBeneficiary(saved)
-                raise DestinationNotFound(field="destination_id")
-            if target is None:
-                raise AccountNotFound(field="to_account_id")
-            if source.currency != transfer.amount.currency or target.currency != transfer.amount.currency:
-                raise CurrencyMismatch()
-            if source.balance < transfer.amount:
-                raise InsufficientFunds()
-            if stage.get("transfers", (transfer.user_id, transfer.transfer_id)) is not None:
-                raise ConcurrencyConflict("That transfer already exists.")
-            source = replace(source, balance=source.balance - transfer.amount)
-            stage.put("accounts", source_key, source)
-            target = stage.get("accounts", target_key)  # re-read: could be the same row in theory
-            target = replace(target, balance=target.balance + transfer.amount)
-            stage.put("accounts", target_key, target)
-            stage.put("transfers", (transfer.user_id, transfer.transfer_id), transfer)
-            for entry_id, account, direction in (
-                (transfer.debit_entry_id, source, "DEBIT"),
-                (transfer.credit_entry_id, target, "CREDIT"),
-            ):
-                stage.new_entries.append(
-                    LedgerEntry(
-                        entry_id=entry_id,
-                        account_id=account.account_id,
-                        user_id=account.user_id,
-                        transfer_id=transfer.transfer_id,
-                        direction="DEBIT" if direction == "DEBIT" else "CREDIT",
-                        amount=transfer.amount,
-                        description=describe_entry(transfer, "DEBIT" if direction == "DEBIT" else "CREDIT"),
-                        timestamp=transfer.created_at,
-                        balance_after=account.balance,
-                    )
-                )
+        def write(stage: _Stage) -> None:
+            keys = [(r.user_id, r.account_id) for r in (transfer.source, transfer.to)]
+            source, target = (stage.get("accounts", k) for k in keys)
+            saved = stage.get("beneficiaries", keys[1]) if resolve_destination else None
+            rules.enforce(
+                rules.refuse_transfer(transfer, source, target, saved=saved, resolve_destination=resolve_destination)
+            )
+            stamped = transfer.stamped(stage.stamp)
+            key = (transfer.user_id, transfer.transfer_id)
+            rules.enforce(rules.refuse_new(stage.get("transfers", key), "transfer"))
+            stage.put("transfers", key, stamped)
+            after = []
+            for key, delta in zip(keys, (-transfer.amount, transfer.amount), strict=True):
+                account = stage.get("accounts", key)  # read again: both sides may be one account
+                after.append(account.balance + delta)
+                stage.put("accounts", key, replace(account, balance=after[-1]))
+            stage.entries.extend(stamped.entries(*after))
 
-        self._uow.buffer(op)
+        self._uow.buffer(write, posts=transfer)
 
     def get_transfer(self, user_id: str, transfer_id: str) -> Transfer | None:
-        found: Transfer | None = self._store.get("transfers", (user_id, transfer_id))
-        return found
+        return self._store.get("transfers", (user_id, transfer_id))  # type: ignore[no-any-return]
 
     def history(self, user_id: str, account_id: str, limit: int, position: str | None) -> Page[LedgerEntry]:
         with self._store.lock:
             if (user_id, account_id) not in self._store.tables["accounts"]:
                 raise AccountNotFound(field="account_id")
             entries = list(self._store.entries.get((user_id, account_id), []))
-        end = len(entries) if position is None else _int_position(position, len(entries))
+        end = len(entries)  # the position is how many entries precede the next page: later ones never shift it
+        if position is not None:
+            if not (position.isascii() and position.isdigit() and 0 < int(position) <= end):
+                raise InvalidCursor(field="cursor")
+            end = int(position)
         start = max(0, end - limit)
-        page = list(reversed(entries[start:end]))
-        return Page(page, str(start) if start > 0 else None)
+        return Page(entries[start:end][::-1], str(start) if start > 0 else None)
 
 
 class _DailyLimits(_Repo):
     def add(self, user_id: str, day: str, amount: Money, limit: Money) -> None:
-        def op(stage: _Stage) -> None:
-            key = (user_id, day, amount.currency)
-            total = int(stage.get("daily", key) or 0) + amount.minor
-            if total > limit.minor:
-                raise LimitExceeded(f"This goes over the daily transfer limit of {limit}.")
-            stage.put("daily", key, total)
+        def write(stage: _Stage) -> None:
+            total: Money | None = stage.get("daily", (user_id, day, amount.currency))
+            rules.enforce(rules.refuse_daily_total(total, amount, limit))
+            stage.put("daily", (user_id, day, amount.currency), amount if total is None else total + amount)
 
-        self._uow.buffer(op)
+        self._uow.buffer(write)
 
     def total(self, user_id: str, day: str, currency: str) -> Money:
-        return Money(int(self._store.get("daily", (user_id, day, currency)) or 0), currency)
+        return self._store.get("daily", (user_id, day, currency)) or Money(0, currency)
 
 
 class _Idempotency(_Repo):
+    table = "idempotency"
+
     def claim(self, record: IdempotencyRecord) -> None:
-        def op(stage: _Stage) -> None:
-            key = (record.user_id, record.key)
-            existing: IdempotencyRecord | None = stage.get("idempotency", key)
-            if existing is not None and existing.is_live(record.created_at):
-                raise DuplicateIdempotencyKey(existing)
-            stage.put("idempotency", key, record)
+        def write(stage: _Stage) -> None:
+            rules.enforce(rules.refuse_claim(stage.get("idempotency", (record.user_id, record.key)), record))
+            stage.put("idempotency", (record.user_id, record.key), rules.answer_at(record, stage.posted, stage.stamp))
 
-        self._uow.buffer(op, first=True)
-
-    def get(self, user_id: str, key: str) -> IdempotencyRecord | None:
-        found: IdempotencyRecord | None = self._store.get("idempotency", (user_id, key))
-        return found
+        self._uow.buffer(write, first=True)
 
 
-class _Products(_Repo):
-    def get(self, product_id: str) -> Product | None:
-        found: Product | None = self._store.get("products", (product_id,))
-        return found
+class _Products(_Repo, StockChanges):
+    table = "products"
 
     def search(self, query: str | None, category: str | None, limit: int, position: str | None) -> Page[Product]:
-        rows = self._store.select(
-            "products", lambda k, v: (position is None or k[0] > position) and v.matches(query, category)
-        )
-        items = [v for _, v in rows[:limit]]
-        return Page(items, items[-1].product_id if len(rows) > limit else None)
+        rows = self._store.select("products", lambda k, v: k[0] > (position or "") and v.matches(query, category))
+        return Page.cut(rows, limit, lambda p: p.product_id)
 
     def add(self, product: Product) -> None:
-        def op(stage: _Stage) -> None:
-            if stage.get("products", (product.product_id,)) is None:
-                stage.put("products", (product.product_id,), product)
+        self._uow.buffer(lambda s: s.put_new("products", (product.product_id,), product))
 
-        self._uow.buffer(op)
-
-    def _change(self, product_id: str, change: Callable[[Product], Product]) -> None:
-        def op(stage: _Stage) -> None:
+    def _change(self, product_id: str, change: rules.StockChange, quantity: int) -> None:
+        def write(stage: _Stage) -> None:
             product: Product | None = stage.get("products", (product_id,))
-            if product is None:
-                raise ProductNotFound(field="product_id")
-            stage.put("products", (product_id,), change(product))
+            rules.enforce(rules.refuse_stock(product, change, quantity))
+            stage.put("products", (product_id,), rules.changed_stock(product, change, quantity))  # type: ignore[arg-type]
 
-        self._uow.buffer(op)
-
-    def reserve(self, product_id: str, quantity: int) -> None:
-        def change(p: Product) -> Product:
-            if p.available < quantity:
-                raise OutOfStock()
-            return replace(p, reserved=p.reserved + quantity)
-
-        self._change(product_id, change)
-
-    def release(self, product_id: str, quantity: int) -> None:
-        def change(p: Product) -> Product:
-            if p.reserved < quantity:
-                raise ConcurrencyConflict("The reservation is no longer held.")
-            return replace(p, reserved=p.reserved - quantity)
-
-        self._change(product_id, change)
-
-    def commit_reserved(self, product_id: str, quantity: int) -> None:
-        def change(p: Product) -> Product:
-            if p.reserved < quantity or p.stock < quantity:
-                raise ConcurrencyConflict("The reservation is no longer held.")
-            return replace(p, reserved=p.reserved - quantity, stock=p.stock - quantity)
-
-        self._change(product_id, change)
+        self._uow.buffer(write)
 
 
 class _Orders(_Repo):
-    def get(self, user_id: str, order_id: str) -> Order | None:
-        found: Order | None = self._store.get("orders", (user_id, order_id))
-        return found
+    table = "orders"
 
     def list_for_user(self, user_id: str, limit: int, position: str | None) -> Page[Order]:
-        rows = self._store.select("orders", lambda k, _v: k[0] == user_id and (position is None or k[1] < position))
-        newest_first = [v for _, v in reversed(rows)]
-        items = newest_first[:limit]
-        return Page(items, items[-1].order_id if len(newest_first) > limit else None)
+        rows = self._store.select("orders", lambda k, _: k[0] == user_id and (position is None or k[1] < position))
+        return Page.cut(rows[::-1], limit, lambda o: o.order_id)
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
-        rows = self._store.select("orders", lambda _k, v: v.status == "PENDING" and v.sweep_time < cutoff)
-        return sorted((v for _, v in rows), key=lambda o: (o.sweep_time, o.order_id))[:limit]
+        rows: list[Order] = self._store.select("orders", lambda _, v: v.status == "PENDING" and v.sweep_time < cutoff)
+        return sorted(rows, key=lambda o: (o.sweep_time, o.order_id))[:limit]
 
     def add(self, order: Order) -> None:
-        def op(stage: _Stage) -> None:
-            key = (order.user_id, order.order_id)
-            if stage.get("orders", key) is not None:
-                raise ConcurrencyConflict("That order already exists.")
-            stage.put("orders", key, order)
-
-        self._uow.buffer(op)
+        self._put(order, lambda stored: rules.refuse_new(stored, "order"))
 
     def update(self, order: Order) -> None:
-        def op(stage: _Stage) -> None:
-            key = (order.user_id, order.order_id)
-            stored: Order | None = stage.get("orders", key)
-            if stored is None or stored.version != order.version - 1:
-                raise ConcurrencyConflict()
-            stage.put("orders", key, order)
+        self._put(order, lambda stored: rules.refuse_version(stored, order))
 
-        self._uow.buffer(op)
+    def _put(self, order: Order, refuse: Callable[[Order | None], Exception | None]) -> None:
+        def write(stage: _Stage) -> None:
+            rules.enforce(refuse(stage.get("orders", (order.user_id, order.order_id))))
+            stage.put("orders", (order.user_id, order.order_id), order)
 
-
-@dataclass(frozen=True, slots=True)
-class _Handled:
-    outcome: str
-    at: datetime | None
+        self._uow.buffer(write)
 
 
 class _Inbox(_Repo):
     def mark_processed(
         self, consumer: str, event_id: str, outcome: str = PROCESSED, at: datetime | None = None
     ) -> None:
-        def op(stage: _Stage) -> None:
-            if stage.get("inbox", (consumer, event_id)) is not None:
-                raise EventAlreadyProcessed(consumer, event_id)
-            stage.put("inbox", (consumer, event_id), _Handled(outcome, at))
+        def write(stage: _Stage) -> None:
+            handled = stage.get("inbox", (consumer, event_id)) is not None
+            rules.enforce(rules.refuse_processed(handled, consumer, event_id))
+            stage.put("inbox", (consumer, event_id), InboxRecord(consumer, event_id, outcome, at or stage.stamp))
 
-        self._uow.buffer(op, first=True)
+        self._uow.buffer(write, first=True)
 
 
 class _Outbox(_Repo):
     def add(self, event: DomainEvent) -> None:
-        def op(stage: _Stage) -> None:
-            # An event id already stored is kept as it was (as the SQLite and DynamoDB stores do).
-            if event.event_id in stage.store.outbox_ids or any(e.event_id == event.event_id for e in stage.new_events):
-                return
-            stage.new_events.append(event)
-
-        self._uow.buffer(op)
+        # An event id already stored is kept as it was (as the SQLite and DynamoDB stores do).
+        self._uow.buffer(lambda s: s.put_new("outbox", (event.event_id,), event))
 
 
-def _names(event: DomainEvent, text: str) -> bool:
-    return text in (event.event_id, event.correlation_id) or text in event.payload.values()
-
-
-def _int_position(position: str, size: int) -> int:
-    if not position.isdigit() or not 0 < int(position) <= size:
-        from centli.domain.errors import InvalidCursor
-
-        raise InvalidCursor(field="cursor")
-    return int(position)
+InMemoryUnitOfWork.repositories = Repositories(
+    _Accounts, _Beneficiaries, _Ledger, _DailyLimits, _Idempotency, _Products, _Orders, _Inbox, _Outbox
+)
 
 
 def all_entries(store: InMemoryStore) -> Iterable[LedgerEntry]:

@@ -90,7 +90,6 @@ class Harness:
             return {
                 "tables": copy.deepcopy(self.store.tables),
                 "entries": sum(len(v) for v in self.store.entries.values()),
-                "outbox": len(self.store.outbox),
             }
 
 
@@ -237,7 +236,7 @@ def open_harness(document: dict[str, Any] | None = None) -> Iterator[Harness]:
     """The Lambda module's container pointed at a fresh in-memory bank, a manual clock and counted ids."""
     container = aws_lambda.container
     clock = ManualClock()
-    store = InMemoryStore()
+    store = InMemoryStore(clock=clock)
     store.load(parse_bank_document(document or bank_document(), clock.now()))
     settings = Settings(backend="memory", agentcore_identity_secret=SecretStr(IDENTITY_SECRET))
     with overridden(container, settings=settings, store=store, clock=clock, ids=SequentialIds()):
