@@ -13,22 +13,28 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from centli.entrypoints.coldstart import paused_collection, set_aside_imports
 
 # We ship no pydantic plugins; looking for them scans every installed distribution's metadata on the
 # first model built, a sizeable part of a cold start. An explicit setting in the environment still wins.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from aws_lambda_powertools import Logger
+with paused_collection():  # imports build long-lived objects only (centli.entrypoints.coldstart)
+    from centli.adapters.bedrock.events import detect_format, parse_event, render
+    from centli.domain.events import EVENT_TYPES, DomainEvent
+    from centli.entrypoints.logs import bind, service_logger, unbind
+    from centli.entrypoints.metrics import emit_sweep_metrics
+    from centli.entrypoints.operations import CORE_BANKING, MARKETPLACE
+    from centli.entrypoints.pipeline import AGENTCORE, OPENAPI, AgentCall, AgentResult, error_body
+    from centli.entrypoints.runtime import container, elapsed_ms, run, sweep
+    from centli.entrypoints.snapstart import register as register_snapstart
 
-from centli.adapters.bedrock.events import detect_format, parse_event, render
-from centli.domain.events import EVENT_TYPES, DomainEvent
-from centli.entrypoints.logs import bind, service_logger, unbind
-from centli.entrypoints.metrics import emit_sweep_metrics
-from centli.entrypoints.operations import CORE_BANKING, MARKETPLACE
-from centli.entrypoints.pipeline import AGENTCORE, OPENAPI, AgentCall, AgentResult, error_body
-from centli.entrypoints.runtime import container, elapsed_ms, run, sweep
-from centli.entrypoints.snapstart import register as register_snapstart
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
+set_aside_imports()  # a Lambda environment keeps all of it: no collection during a call scans it again
 
 __all__ = [
     "container",

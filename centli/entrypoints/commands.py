@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -267,7 +268,7 @@ def sweep_command(stuck_after: float | None, *, force: bool = False, out: TextIO
                 "add --force if that is really what you want"
             )
         runtime.container.settings.override(
-            providers.Object(settings.model_copy(update={"purchase_timeout_seconds": int(stuck_after)}))
+            providers.Object(dataclasses.replace(settings, purchase_timeout_seconds=int(stuck_after)))
         )
     report = runtime.sweep()
     print(

@@ -7,15 +7,53 @@ process only loads the backend it uses.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import Any
-
-from dependency_injector import containers, providers
 
 from centli.adapters.secrets import SecretSource
 from centli.adapters.system import SystemClock, UlidGenerator
 from centli.domain.application import Application, bootstrap
+from centli.entrypoints.coldstart import built_without_collection
 from centli.entrypoints.settings import Settings
 from centli.ports.clock import Clock, IdGenerator
+
+#: Optional integrations dependency-injector probes for when it is imported: pydantic (v1 settings, for
+#: ``Configuration.from_pydantic``), pydantic-settings, PyYAML (``from_yaml``) and the web frameworks whose
+#: markers ``@inject`` wiring recognises. This container uses none of them, and the probe alone would import
+#: pydantic, about a tenth of a Lambda cold start (docs/performance.md), on a call that may never need it.
+UNUSED_INTEGRATIONS = frozenset(
+    {"pydantic", "pydantic_settings", "yaml", "fastapi", "fast_depends", "starlette", "werkzeug"}
+)
+
+
+class _SkipIntegrations(MetaPathFinder):
+    """Answers "not installed" for the integrations not loaded yet, while dependency-injector is imported.
+
+    Whatever is already loaded stays visible, and the modules load normally afterwards (pydantic does,
+    on the first call that needs its models).
+    """
+
+    def __init__(self, hidden: frozenset[str]) -> None:
+        self.hidden = hidden
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname.partition(".")[0] in self.hidden:
+            raise ModuleNotFoundError(f"{fullname} is not used by the container", name=fullname)
+        return None
+
+
+_skip = _SkipIntegrations(frozenset(name for name in UNUSED_INTEGRATIONS if name not in sys.modules))
+sys.meta_path.insert(0, _skip)
+try:
+    from dependency_injector import containers, providers
+finally:
+    sys.meta_path.remove(_skip)
 
 
 def read_settings() -> Settings:
@@ -82,10 +120,13 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(read_settings)
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UlidGenerator)
-    store = providers.Singleton(make_store, settings, clock)
+    #: The store and its client (botocore's service model): long-lived, built with the collector paused.
+    store = providers.Singleton(built_without_collection(make_store), settings, clock)
     outbox = providers.Singleton(outbox_of, store, settings)
     event_publisher = providers.Singleton(make_event_publisher, settings)
     #: Secrets are sources read on first use (after a SnapStart restore) and refreshed; one per process.
     cursor_secret = providers.Singleton(cursor_secret_of, settings)
     identity_secret = providers.Singleton(identity_secret_of, settings)
-    application = providers.Singleton(build_application, store, outbox, clock, ids, settings, cursor_secret)
+    application = providers.Singleton(
+        built_without_collection(build_application), store, outbox, clock, ids, settings, cursor_secret
+    )

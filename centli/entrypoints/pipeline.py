@@ -27,6 +27,7 @@ from centli.domain.errors import (
 from centli.domain.idempotency import derive_key
 from centli.domain.policy import require_id
 from centli.entrypoints.operations import BY_ID, BY_ROUTE, Operation
+from centli.entrypoints.reads import plan as plan_read
 
 if TYPE_CHECKING:
     from centli.entrypoints.wire import Request
@@ -145,7 +146,12 @@ def execute(app: Application, call: AgentCall, action_group: str | None = None) 
             raise call.problem
         user_id = authenticate(call.user_id, call.format)
         op = resolve(call, action_group)
-        request = validate(op, refuse_other_users(call.parameters, user_id))
+        parameters = refuse_other_users(call.parameters, user_id)
+        read = plan_read(op.operation_id, parameters)
+        if read is not None:  # a first read answered without loading the wire models (centli.entrypoints.reads)
+            body = fit(op, None, lambda _: read(app, user_id), lambda b: response_fits(call, b))
+            return Outcome(AgentResult(200, body), op, "OK")
+        request = validate(op, parameters)
         if op.write:
             request = with_idempotency_key(op, request, call)
         who = Invocation(user_id, call.correlation_id)
@@ -273,18 +279,21 @@ def response_fits(call: AgentCall, body: dict[str, Any]) -> bool:
 
 def fit(
     op: Operation,
-    request: Request,
-    run: Callable[[Request], dict[str, Any]],
+    request: Request | None,
+    run: Callable[[Request | None], dict[str, Any]],
     fits: Callable[[dict[str, Any]], bool],
 ) -> dict[str, Any]:
-    """Run ``op``; when the response passes the cap, ask for smaller pages or drop items (never cut JSON)."""
+    """Run ``op``; when the response passes the cap, ask for smaller pages or drop items (never cut JSON).
+
+    ``request`` is None for a read answered without the wire models (never a paged one).
+    """
     body = run(request)
     if fits(body):
         return body  # the common case: checked once
     if op.write or op.list_field is None:
         raise ResponseTooLarge()
     items: list[Any] = body[op.list_field]
-    if op.paged:
+    if request is not None and op.paged:
         size = len(items)
         while not fits(body) and size > 1:
             size = max(1, size // 2)

@@ -45,7 +45,7 @@ _SERVICES = ("dynamodb", "events", "secretsmanager")
 
 def prime(container: Any) -> None:
     """Import and build what a first call needs, reading no secret, no customer data, no network."""
-    import boto3
+    import botocore.session
 
     import centli.adapters.dynamodb
     import centli.adapters.eventbridge
@@ -54,15 +54,30 @@ def prime(container: Any) -> None:
     settings = container.settings()  # the environment only: secret ARNs, never their values
     settings.policy()
     render(parse_event(_SYNTHETIC_CALL, None), AgentResult(200, {}))
+    _build_wire_models()
     # botocore's client machinery (loaders, endpoint rules, serializers), on a throwaway session with
     # placeholder credentials: no request is made and the client is dropped before the snapshot.
-    session = boto3.session.Session(
-        aws_access_key_id="priming",
-        aws_secret_access_key="priming",  # noqa: S106 - a placeholder, never sent
-        region_name="us-east-1",
-    )
+    session = botocore.session.get_session()
     for service in _SERVICES:
-        session.client(service)  # type: ignore[call-overload]
+        session.create_client(
+            service,
+            region_name="us-east-1",
+            aws_access_key_id="priming",
+            aws_secret_access_key="priming",  # noqa: S106 - a placeholder, never sent
+        )
+
+
+def _build_wire_models() -> None:
+    """pydantic and every operation's request and response validators (built on first use otherwise).
+
+    A cold start without SnapStart answers its first reads without them (centli.entrypoints.reads);
+    in a snapshot they cost nothing, so every call after a restore finds them ready.
+    """
+    from centli.entrypoints.wire import BINDINGS
+
+    for binding in BINDINGS.values():
+        binding.request.model_rebuild(force=True)
+        binding.response.model_rebuild(force=True)
 
 
 def reseed() -> None:

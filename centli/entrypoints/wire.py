@@ -47,6 +47,7 @@ from centli.domain.policy import (
     search_text,
 )
 from centli.entrypoints.pipeline import DOMAIN_REFUSAL, Invocation
+from centli.entrypoints.reads import account_fields, accounts, balance
 
 
 # request field types ----------------------------------------------------------
@@ -287,12 +288,7 @@ class ListOrdersOut(Response):
 
 
 def account_out(account: Account) -> AccountOut:
-    return AccountOut(
-        account_id=account.account_id,
-        alias=account.alias,
-        currency=account.currency,
-        balance=account.balance.to_decimal_string(),
-    )
+    return AccountOut(**account_fields(account))
 
 
 def transaction_out(entry: LedgerEntry) -> TransactionOut:
@@ -356,11 +352,11 @@ def _key(req: CreateTransferRequest | CreatePurchaseRequest) -> str:
 
 
 def _list_accounts(app: Application, who: Invocation, _: NoParameters) -> ListAccountsOut:
-    return ListAccountsOut(accounts=[account_out(a) for a in app.banking.list_accounts(who.user_id)])
+    return ListAccountsOut.model_validate(accounts(app, who.user_id))  # shared with the direct read (reads.py)
 
 
 def _get_balance(app: Application, who: Invocation, req: AccountRequest) -> AccountOut:
-    return account_out(app.banking.get_balance(who.user_id, req.account_id))
+    return AccountOut(**balance(app, who.user_id, req.account_id))  # shared with the direct read (reads.py)
 
 
 def _list_transactions(app: Application, who: Invocation, req: ListTransactionsRequest) -> ListTransactionsOut:

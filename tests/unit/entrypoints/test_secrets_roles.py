@@ -136,6 +136,10 @@ def test_priming_builds_no_client_reads_no_secret_and_no_data(monkeypatch: pytes
     monkeypatch.setattr("centli.adapters.secrets._secretsmanager_client", lambda: touched.append("secret"))
     prime(container)
     assert touched == []
+    from centli.entrypoints.wire import BINDINGS
+
+    built = [m.__pydantic_complete__ for b in BINDINGS.values() for m in (b.request, b.response)]
+    assert all(built)  # the wire models are in the snapshot, ready for the first write after a restore
     import snapshot_restore_py
 
     registered = [entry[0] for entry in snapshot_restore_py._before_snapshot_registry]
