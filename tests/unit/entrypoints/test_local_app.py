@@ -22,53 +22,10 @@ from centli.adapters.memory import InMemoryStore
 from centli.entrypoints import local_app, runtime
 from centli.entrypoints.local_app import LocalSite, create_app
 from centli.entrypoints.settings import Settings
+from tests.asgi import asgi
 from tests.containers import overridden
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-async def asgi(
-    app: Any, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
-) -> tuple[int, dict[str, str], bytes]:
-    """One HTTP request through the app as uvicorn would make it."""
-    raw_headers = [(b"host", b"127.0.0.1:8080")] + [
-        (k.lower().encode(), v.encode()) for k, v in (headers or {}).items()
-    ]
-    if body:
-        raw_headers.append((b"content-length", str(len(body)).encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": raw_headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8080),
-        "state": {},
-    }
-    sent = False
-    messages: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(3600)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    await app(scope, receive, send)
-    start = next(m for m in messages if m["type"] == "http.response.start")
-    content = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, content
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,7 @@ from centli.entrypoints.mcp.confirmations import (
 from centli.entrypoints.mcp.server import BankTools, ConfirmationUnavailable, http_unit
 from centli.entrypoints.operations import BY_ID, OPERATIONS
 from centli.entrypoints.wire import NoParameters
+from tests.asgi import asgi
 from tests.integration.mcp_support import Human, balance, cents, transfer
 from tests.unit.entrypoints.conftest import Harness
 
@@ -151,40 +152,6 @@ def test_quotes_are_single_use_and_expire() -> None:
     anyio.run(scenario)
 
 
-async def _asgi(app: Starlette, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, Any]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8123),
-    }
-    delivered = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal delivered
-        if delivered:
-            return {"type": "http.disconnect"}
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    messages: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    await app(scope, receive, send)
-    status = next(m["status"] for m in messages if m["type"] == "http.response.start")
-    return status, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-
-
 def test_the_unit_protects_itself_without_the_local_runtimes_guard(harness: Harness) -> None:
     """The SDK's DNS-rebinding protection is on (explicitly), and the page checks the origin on its own."""
     site = LocalSite("127.0.0.1", 8123)
@@ -209,9 +176,9 @@ def test_the_unit_protects_itself_without_the_local_runtimes_guard(harness: Harn
 
     async def scenario() -> None:
         async with unit.lifespan():
-            status, _ = await _asgi(app, "POST", "/mcp", {**mcp_headers, "host": "evil.example:8123"}, initialize)
+            status, _, _ = await asgi(app, "POST", "/mcp", {**mcp_headers, "host": "evil.example:8123"}, initialize)
             assert status == 421
-            status, _ = await _asgi(
+            status, _, _ = await asgi(
                 app,
                 "POST",
                 "/mcp",
@@ -222,13 +189,13 @@ def test_the_unit_protects_itself_without_the_local_runtimes_guard(harness: Harn
             decision = json.dumps({"decision": "confirm", "token": "x"}).encode()
             page_headers = {"content-type": "application/json", "host": "127.0.0.1:8123"}
             for origin in ({}, {"origin": "http://evil.example"}, {"origin": "http://localhost:8123"}):
-                status, body = await _asgi(app, "POST", "/confirm/abc", {**page_headers, **origin}, decision)
+                status, _, body = await asgi(app, "POST", "/confirm/abc", {**page_headers, **origin}, decision)
                 assert status == 403 and json.loads(body)["error"]["code"] == "FORBIDDEN"
-            status, body = await _asgi(
+            status, _, body = await asgi(
                 app, "POST", "/confirm/abc", {**page_headers, "origin": "http://127.0.0.1:8123"}, decision
             )
             assert status == 404  # same origin, but no such quote
-            status, body = await _asgi(app, "GET", "/confirm/abc", {"host": "127.0.0.1:8123"})
+            status, _, body = await asgi(app, "GET", "/confirm/abc", {"host": "127.0.0.1:8123"})
             assert status == 404 and b"not valid" in body
 
     anyio.run(scenario)
@@ -303,16 +270,16 @@ def test_the_page_says_so_when_the_confirmed_write_is_refused_by_the_bank(harnes
         quote = unit.bank.confirmations.open("u-ana", op, request, "Send money", [("Amount", "49999.00 MXN")], "url")
         headers = {"content-type": "application/json", "host": "127.0.0.1:8123", "origin": "http://127.0.0.1:8123"}
         odd = json.dumps({"decision": "confirm", "token": "é" * 8}).encode()
-        status, _ = await _asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, odd)
+        status, _, _ = await asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, odd)
         assert status == 404 and quote.state == "pending"  # a wrong token, even a non-ASCII one, is just wrong
         decision = json.dumps({"decision": "confirm", "token": quote.page_token}).encode()
-        status, body = await _asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, decision)
+        status, _, body = await asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, decision)
         answer = json.loads(body)
         assert status == 422 and answer["error"]["code"] == "INSUFFICIENT_FUNDS"
         assert "could not carry this out" in answer["message"]
-        status, page = await _asgi(app, "GET", f"/confirm/{quote.quote_id}", {"host": "127.0.0.1:8123"})
+        status, _, page = await asgi(app, "GET", f"/confirm/{quote.quote_id}", {"host": "127.0.0.1:8123"})
         assert status == 200 and b"could not carry this out" in page and b"Done" not in page
-        status, _ = await _asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, decision)
+        status, _, _ = await asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, decision)
         assert status == 409  # used: the refused write is not retried by a second click
 
     anyio.run(scenario)
@@ -400,9 +367,9 @@ def test_the_page_does_not_know_a_form_mode_quote(harness: Harness) -> None:
         quote = unit.bank.confirmations.open("u-ana", op, request, "Send money", [], "form")
         headers = {"content-type": "application/json", "host": "127.0.0.1:8123", "origin": "http://127.0.0.1:8123"}
         decision = json.dumps({"decision": "confirm", "token": quote.page_token}).encode()
-        status, _ = await _asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, decision)
+        status, _, _ = await asgi(app, "POST", f"/confirm/{quote.quote_id}", headers, decision)
         assert status == 404 and quote.state == "pending"
-        status, _ = await _asgi(app, "GET", f"/confirm/{quote.quote_id}", {"host": "127.0.0.1:8123"})
+        status, _, _ = await asgi(app, "GET", f"/confirm/{quote.quote_id}", {"host": "127.0.0.1:8123"})
         assert status == 404
 
     anyio.run(scenario)
