@@ -37,7 +37,8 @@ def test_a_store_without_a_local_outbox_is_never_relayed_in_process() -> None:
     assert outbox_of(object(), Settings(inprocess_relay=True)) is None
 
 
-def test_the_bus_name_defaults_to_the_template_and_is_configurable() -> None:
+def test_the_bus_name_defaults_to_the_template_and_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # the client is real; run alone, no earlier test sets one
     assert Settings.from_env({}).event_bus_name == "centli-event-bus"
     settings = Settings.from_env({"CENTLI_EVENT_BUS_NAME": "centli-staging-bus"})
     publisher = make_event_publisher(settings)
