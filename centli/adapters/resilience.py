@@ -67,12 +67,9 @@ class CircuitBreaker:
         try:
             result = operation()
         except BaseException as error:
-            if is_failure(error):
-                self._record_failure(probe)
-            else:
-                self._record_success()
+            self._record(probe, failed=is_failure(error))
             raise
-        self._record_success()
+        self._record(probe, failed=False)
         return result
 
     def _admit(self) -> bool:
@@ -86,18 +83,17 @@ class CircuitBreaker:
             self._probing = True
             return True
 
-    def _record_success(self) -> None:
+    def _record(self, probe: bool, *, failed: bool) -> None:
+        """A success closes the circuit; a failure opens it at the threshold, or at once while probing."""
         with self._lock:
-            self._failures = 0
-            self._opened_at = None
-            self._probing = False
-
-    def _record_failure(self, probe: bool) -> None:
-        with self._lock:
-            self._failures += 1
-            if probe or self._probing or self._failures >= self._threshold:
-                self._opened_at = self._clock()
-                self._probing = False
+            if failed:
+                self._failures += 1
+                if probe or self._probing or self._failures >= self._threshold:
+                    self._opened_at = self._clock()
+            else:
+                self._failures = 0
+                self._opened_at = None
+            self._probing = False  # whichever call reported, the half-open question is settled
 
 
 def retry_with_jitter(
