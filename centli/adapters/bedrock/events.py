@@ -18,14 +18,7 @@ from typing import Any, Final
 from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, AssertionRefused, verify_assertion
 from centli.adapters.secrets import SecretSource
 from centli.domain.errors import DomainError, InvalidInput
-from centli.entrypoints.pipeline import (
-    AGENTCORE,
-    FUNCTION,
-    OPENAPI,
-    AgentCall,
-    AgentResult,
-    safe_name,
-)
+from centli.entrypoints.pipeline import AGENTCORE, FUNCTION, OPENAPI, AgentCall, AgentResult, safe_name
 
 MESSAGE_VERSION: Final = "1.0"
 TOOL_NAME_KEY: Final = "bedrockAgentCoreToolName"
@@ -88,9 +81,11 @@ def render(call: AgentCall, result: AgentResult) -> dict[str, Any]:
     body = compact_json(result.body)
     if call.format == FUNCTION:
         function_response: dict[str, Any] = {"responseBody": {"TEXT": {"body": body}}}
-        state = response_state(result)
-        if state is not None:
-            function_response["responseState"] = state
+        # FAILURE only when the session cannot go on; REPROMPT for input the model can fix.
+        if result.status in (401, 403):
+            function_response["responseState"] = "FAILURE"
+        elif result.status >= 400 and result.repromptable:
+            function_response["responseState"] = "REPROMPT"
         response: dict[str, Any] = {
             "actionGroup": call.action_group,
             "function": call.operation or "",
@@ -110,15 +105,6 @@ def render(call: AgentCall, result: AgentResult) -> dict[str, Any]:
         "sessionAttributes": call.session_attributes,
         "promptSessionAttributes": call.prompt_session_attributes,
     }
-
-
-def response_state(result: AgentResult) -> str | None:
-    """Function-details style: REPROMPT for input the model can fix, FAILURE only when the session cannot go on."""
-    if result.status in (401, 403):
-        return "FAILURE"
-    if result.status >= 400 and result.repromptable:
-        return "REPROMPT"
-    return None
 
 
 # parsing helpers -----------------------------------------------------------------
