@@ -106,15 +106,12 @@ def retry_with_jitter(
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
 ) -> T:
-    """Run ``operation``; retry what ``should_retry`` accepts with full-jitter exponential backoff.
-
-    The last failure is re-raised once ``attempts`` are used up.
-    """
-    for attempt in range(attempts):
+    """Run ``operation`` up to ``attempts`` times, retrying what ``should_retry`` accepts after full-jitter backoff."""
+    for attempt in range(attempts - 1):
         try:
             return operation()
         except Exception as error:
-            if attempt == attempts - 1 or not should_retry(error):
+            if not should_retry(error):
                 raise
-            sleep(jittered(attempt, base_delay, max_delay, rng))
-    raise AssertionError("unreachable")  # pragma: no cover
+        sleep(jittered(attempt, base_delay, max_delay, rng))
+    return operation()
