@@ -42,8 +42,7 @@ _Pending = list[tuple[DomainEvent, Entry]]
 
 
 def entry_size(entry: Entry) -> int:
-    """An entry's size as EventBridge counts it: Source, DetailType and Detail in UTF-8 (ours set no Time or
-    Resources, which would count too)."""
+    """An entry's size as EventBridge counts it: Source, DetailType, Detail in UTF-8 (ours carry no Time, Resources)."""
     return sum(len(entry[name].encode("utf-8")) for name in ("Source", "DetailType", "Detail"))
 
 
