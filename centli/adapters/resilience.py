@@ -14,17 +14,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Final, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from centli.domain.backoff import jittered
 from centli.domain.errors import DependencyUnavailable
 
 T = TypeVar("T")
 State = Literal["closed", "open", "half-open"]
-
-CLOSED: Final = "closed"
-OPEN: Final = "open"
-HALF_OPEN: Final = "half-open"
 
 
 def _always(_: BaseException) -> bool:
@@ -47,17 +43,19 @@ class CircuitBreaker:
         self._reset_timeout = reset_timeout
         self._clock = clock
         self._lock = threading.Lock()
-        self._state: State = "closed"
         self._failures = 0
-        self._opened_at = 0.0
-        self._probing = False
+        self._opened_at: float | None = None  # None while closed
+        self._probing = False  # the half-open probe is out
 
     @property
     def state(self) -> State:
         with self._lock:
-            if self._state == "open" and self._clock() - self._opened_at >= self._reset_timeout:
-                return "half-open"
-            return self._state
+            return self._state()
+
+    def _state(self) -> State:
+        if self._opened_at is None:
+            return "closed"
+        return "open" if self._clock() - self._opened_at < self._reset_timeout else "half-open"
 
     def call(self, operation: Callable[[], T], *, is_failure: Callable[[BaseException], bool] = _always) -> T:
         """Run ``operation`` through the breaker.
@@ -69,41 +67,33 @@ class CircuitBreaker:
         try:
             result = operation()
         except BaseException as error:
-            if is_failure(error):
-                self._record_failure(probe)
-            else:
-                self._record_success()
+            self._record(probe, failed=is_failure(error))
             raise
-        self._record_success()
+        self._record(probe, failed=False)
         return result
 
     def _admit(self) -> bool:
-        """True when this call is the half-open probe; raises when the circuit is open."""
+        """True when this call is the half-open probe; raises while open or while the probe is out."""
         with self._lock:
-            if self._state == "closed":
+            state = self._state()
+            if state == "closed":
                 return False
-            if self._state == "open":
-                if self._clock() - self._opened_at < self._reset_timeout:
-                    raise DependencyUnavailable()
-                self._state = "half-open"
-            if self._probing:  # half-open: one probe at a time, the rest fail fast
+            if state == "open" or self._probing:
                 raise DependencyUnavailable()
             self._probing = True
             return True
 
-    def _record_success(self) -> None:
+    def _record(self, probe: bool, *, failed: bool) -> None:
+        """A success closes the circuit; a failure opens it at the threshold, or at once while probing."""
         with self._lock:
-            self._state = "closed"
-            self._failures = 0
-            self._probing = False
-
-    def _record_failure(self, probe: bool) -> None:
-        with self._lock:
-            self._failures += 1
-            if probe or self._state == "half-open" or self._failures >= self._threshold:
-                self._state = "open"
-                self._opened_at = self._clock()
-                self._probing = False
+            if failed:
+                self._failures += 1
+                if probe or self._probing or self._failures >= self._threshold:
+                    self._opened_at = self._clock()
+            else:
+                self._failures = 0
+                self._opened_at = None
+            self._probing = False  # whichever call reported, the half-open question is settled
 
 
 def retry_with_jitter(
@@ -116,15 +106,12 @@ def retry_with_jitter(
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
 ) -> T:
-    """Run ``operation``; retry what ``should_retry`` accepts with full-jitter exponential backoff.
-
-    The last failure is re-raised once ``attempts`` are used up.
-    """
-    for attempt in range(attempts):
+    """Run ``operation`` up to ``attempts`` times, retrying what ``should_retry`` accepts after full-jitter backoff."""
+    for attempt in range(attempts - 1):
         try:
             return operation()
         except Exception as error:
-            if attempt == attempts - 1 or not should_retry(error):
+            if not should_retry(error):
                 raise
-            sleep(jittered(attempt, base_delay, max_delay, rng))
-    raise AssertionError("unreachable")  # pragma: no cover
+        sleep(jittered(attempt, base_delay, max_delay, rng))
+    return operation()

@@ -83,11 +83,6 @@ class SecretsManagerSecret:
             raise ValueError(f"the secret must be a string of at least {MIN_SECRET_BYTES} bytes")
         return text.encode("utf-8")
 
-    def forget(self) -> None:
-        """Drop the cached value (the next use reads the secret again)."""
-        with self._lock:
-            self._value = None
-
 
 def _secretsmanager_client() -> Any:
     from centli.adapters.aws_clients import make_client

@@ -36,8 +36,6 @@ class UlidGenerator:
                 self._last_rand = int.from_bytes(os.urandom(10), "big") >> 1
             self._last_ms = ms
             value = (ms << 80) | (self._last_rand & ((1 << 80) - 1))
-        chars = []
-        for _ in range(26):
-            value, digit = divmod(value, 32)
-            chars.append(_CROCKFORD[digit])
-        return f"{prefix}-{''.join(reversed(chars))}"
+        # 26 Crockford base32 digits, most significant first (base64.b32encode's alphabet does not sort).
+        digits = (_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+        return f"{prefix}-{''.join(digits)}"

@@ -12,19 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from centli.adapters.bedrock.identity import IDENTITY_ARGUMENT, AssertionRefused, verify_assertion
+from centli.adapters.secrets import SecretSource
 from centli.domain.errors import DomainError, InvalidInput
-from centli.entrypoints.pipeline import (
-    AGENTCORE,
-    FUNCTION,
-    OPENAPI,
-    AgentCall,
-    AgentResult,
-    safe_name,
-)
+from centli.entrypoints.pipeline import AGENTCORE, FUNCTION, OPENAPI, AgentCall, AgentResult, safe_name
 
 MESSAGE_VERSION: Final = "1.0"
 TOOL_NAME_KEY: Final = "bedrockAgentCoreToolName"
@@ -46,27 +40,20 @@ def detect_format(event: object, context: object) -> str:
     return OPENAPI
 
 
-def parse_event(
-    event: object,
-    context: object,
-    *,
-    identity_secret: bytes | Callable[[], bytes] | None = None,
-    clock: Callable[[], float] = time.time,
-) -> AgentCall:
+def parse_event(event: object, context: object, *, identity_secret: SecretSource | None = None) -> AgentCall:
     fmt = detect_format(event, context)
     correlation = correlation_id_of(event, context)
     if fmt == AGENTCORE:
-        return _parse_agentcore(event, context, correlation, identity_secret, int(clock()))
+        return _parse_agentcore(event, context, correlation, identity_secret)
     data: Mapping[str, Any] = event if isinstance(event, Mapping) else {}
     problem: DomainError | None = None if isinstance(event, Mapping) else InvalidInput("The event is not an object.")
     session_attributes = _string_map(data.get("sessionAttributes"))
     parameters, param_problem = _bedrock_parameters(data, fmt)
-    function = data.get("function")
     if fmt == OPENAPI and problem is None and not ("apiPath" in data and "httpMethod" in data):
         problem = InvalidInput("The event names no operation.")
     return AgentCall(
         format=fmt,
-        operation=_text(function) if fmt == FUNCTION else None,
+        operation=_text(data.get("function")) if fmt == FUNCTION else None,
         api_path=_text(data.get("apiPath")),
         http_method=_text(data.get("httpMethod")).upper(),
         action_group=_text(data.get("actionGroup")),
@@ -94,9 +81,11 @@ def render(call: AgentCall, result: AgentResult) -> dict[str, Any]:
     body = compact_json(result.body)
     if call.format == FUNCTION:
         function_response: dict[str, Any] = {"responseBody": {"TEXT": {"body": body}}}
-        state = response_state(result)
-        if state is not None:
-            function_response["responseState"] = state
+        # FAILURE only when the session cannot go on; REPROMPT for input the model can fix.
+        if result.status in (401, 403):
+            function_response["responseState"] = "FAILURE"
+        elif result.status >= 400 and result.repromptable:
+            function_response["responseState"] = "REPROMPT"
         response: dict[str, Any] = {
             "actionGroup": call.action_group,
             "function": call.operation or "",
@@ -118,18 +107,9 @@ def render(call: AgentCall, result: AgentResult) -> dict[str, Any]:
     }
 
 
-def response_state(result: AgentResult) -> str | None:
-    """Function-details style: REPROMPT for input the model can fix, FAILURE only when the session cannot go on."""
-    if result.status in (401, 403):
-        return "FAILURE"
-    if result.status >= 400 and result.repromptable:
-        return "REPROMPT"
-    return None
-
-
 # parsing helpers -----------------------------------------------------------------
 def _parse_agentcore(
-    event: object, context: object, correlation: str, identity_secret: bytes | Callable[[], bytes] | None, now: int
+    event: object, context: object, correlation: str, identity_secret: SecretSource | None
 ) -> AgentCall:
     tool = _tool_name(context) or ""
     target, _, operation = tool.rpartition(TOOL_SEPARATOR)
@@ -146,12 +126,11 @@ def _parse_agentcore(
     if identity_secret is not None and problem is None:
         custom = _client_custom(context)
         try:
-            # A callable secret is read only here, so Bedrock-format calls never fetch the AgentCore key.
-            secret = identity_secret() if callable(identity_secret) else identity_secret
+            # The secret is read only here, so Bedrock-format calls never fetch the AgentCore key.
             user_id = verify_assertion(
                 assertion,
-                secret,
-                now,
+                identity_secret(),
+                int(time.time()),
                 tool=tool,
                 arguments=arguments,
                 message_id=custom.get(MESSAGE_ID_KEY),
@@ -186,10 +165,7 @@ def _parse_agentcore(
 def _bedrock_parameters(data: Mapping[str, Any], fmt: str) -> tuple[dict[str, object], DomainError | None]:
     lists: list[object] = [data.get("parameters")]
     if fmt == OPENAPI:
-        body = data.get("requestBody")
-        content = body.get("content") if isinstance(body, Mapping) else None
-        json_part = content.get("application/json") if isinstance(content, Mapping) else None
-        lists.append(json_part.get("properties") if isinstance(json_part, Mapping) else None)
+        lists.append(_dig(data, "requestBody", "content", "application/json", "properties"))
     parameters: dict[str, object] = {}
     for raw in lists:
         if raw is None:
@@ -219,14 +195,12 @@ def _client_custom(context: object) -> Mapping[str, Any]:
 
 def correlation_id_of(event: object, context: object) -> str:
     """From the calling application's session attributes, the gateway, or the Lambda request."""
-    candidates: list[object] = []
-    if isinstance(event, Mapping):
-        for key in ("sessionAttributes", "promptSessionAttributes"):
-            attributes = event.get(key)
-            if isinstance(attributes, Mapping):
-                candidates.append(attributes.get("correlation_id"))
-    candidates.append(_client_custom(context).get(REQUEST_ID_KEY))
-    candidates.append(getattr(context, "aws_request_id", None))
+    candidates = (
+        _dig(event, "sessionAttributes", "correlation_id"),
+        _dig(event, "promptSessionAttributes", "correlation_id"),
+        _client_custom(context).get(REQUEST_ID_KEY),
+        getattr(context, "aws_request_id", None),
+    )
     for candidate in candidates:
         if is_safe_token(candidate):
             return str(candidate)
@@ -237,6 +211,13 @@ def correlation_id_of(event: object, context: object) -> str:
 
 def is_safe_token(value: object, max_length: int = 128) -> bool:
     return isinstance(value, str) and 0 < len(value) <= max_length and set(value) <= _CORRELATION_CHARS
+
+
+def _dig(value: object, *keys: str) -> object:
+    """``value[key][key]...``, or None where a level is not an object."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def _text(value: object) -> str:

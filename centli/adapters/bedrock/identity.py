@@ -28,12 +28,11 @@ caller logs as a security event.
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import hmac
 import json
+import os
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -79,7 +78,7 @@ def issue_assertion(
         "tool": tool,
         "args": arguments_digest(arguments),
         "mid": str(message_id),
-        "jti": uuid.uuid4().hex,
+        "jti": os.urandom(16).hex(),
         "exp": now + ttl_seconds,
     }
     if request_id:
@@ -131,14 +130,12 @@ def verify_assertion(
         raise AssertionRefused("missing")
     if not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH or token.count(".") != 1:
         raise AssertionRefused("malformed")
-    body_text, mac_text = token.split(".")
     try:
-        body = unb64url(body_text)
-        mac = unb64url(mac_text)
+        body, mac = map(unb64url, token.split("."))
         if not hmac.compare_digest(mac, _mac(secret, body)):
             raise AssertionRefused("bad_signature")
         claims = json.loads(body)
-    except (ValueError, binascii.Error):
+    except ValueError:  # binascii.Error and JSONDecodeError are ValueErrors
         raise AssertionRefused("malformed") from None
     if not isinstance(claims, dict):
         raise AssertionRefused("malformed")

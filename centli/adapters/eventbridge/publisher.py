@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from centli.adapters.aws_clients import make_client
-from centli.adapters.resilience import retry_with_jitter
+from centli.domain.backoff import jittered
 from centli.domain.events import DomainEvent
 
 if TYPE_CHECKING:
@@ -33,21 +33,17 @@ MAX_ENTRIES_PER_CALL: Final = 10
 MAX_REQUEST_BYTES: Final = 256 * 1024
 #: Attempts per batch, the first included (each on top of botocore's own retries of throttling and 5xx).
 PUBLISH_ATTEMPTS: Final = 4
-#: Attempts per request in botocore's standard retry mode.
+#: The backoff between attempts: full jitter, from 50 ms doubling up to 1 s.
+BASE_DELAY: Final = 0.05
+MAX_DELAY: Final = 1.0
 
 Entry = dict[str, Any]
 _Pending = list[tuple[DomainEvent, Entry]]
 
 
-class _EntriesFailed(Exception):
-    """Some entries of a batch were not accepted; the rest are on the bus."""
-
-
 def entry_size(entry: Entry) -> int:
-    """An entry's size as EventBridge counts it: Source, DetailType, Detail and Resources in UTF-8."""
-    size = sum(len(str(entry.get(name, "")).encode("utf-8")) for name in ("Source", "DetailType", "Detail"))
-    size += sum(len(resource.encode("utf-8")) for resource in entry.get("Resources", ()))
-    return size + (14 if "Time" in entry else 0)
+    """An entry's size as EventBridge counts it: Source, DetailType, Detail in UTF-8 (ours carry no Time, Resources)."""
+    return sum(len(entry[name].encode("utf-8")) for name in ("Source", "DetailType", "Detail"))
 
 
 def _log_extra(event: DomainEvent, **more: object) -> dict[str, object]:
@@ -63,16 +59,12 @@ class EventBridgePublisher:
         bus_name: str,
         *,
         attempts: int = PUBLISH_ATTEMPTS,
-        base_delay: float = 0.05,
-        max_delay: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self._client: Any = client
         self._bus_name = bus_name
         self._attempts = attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
         self._sleep = sleep
         self._rng = rng
 
@@ -97,38 +89,25 @@ class EventBridgePublisher:
                 failed.add(event.event_id)
                 continue
             if len(batch) == MAX_ENTRIES_PER_CALL or batch_bytes + size > MAX_REQUEST_BYTES:
-                failed.update(e.event_id for e in self._send(batch))
+                failed.update(self._send(batch))
                 batch, batch_bytes = [], 0
             batch.append((event, entry))
             batch_bytes += size
         if batch:
-            failed.update(e.event_id for e in self._send(batch))
+            failed.update(self._send(batch))
         return [event for event in events if event.event_id in failed]
 
-    def _send(self, batch: _Pending) -> list[DomainEvent]:
-        """One batch, resending only its failed entries; returns the events still not accepted."""
-        pending = batch
-
-        def attempt() -> None:
-            nonlocal pending
+    def _send(self, batch: _Pending) -> list[str]:
+        """One batch, resending only its failed entries; the ids of the events still not accepted."""
+        pending = self._put(batch)
+        for attempt in range(self._attempts - 1):
+            if not pending:
+                break
+            self._sleep(jittered(attempt, BASE_DELAY, MAX_DELAY, self._rng))
             pending = self._put(pending)
-            if pending:
-                raise _EntriesFailed()
-
-        try:
-            retry_with_jitter(
-                attempt,
-                should_retry=lambda error: isinstance(error, _EntriesFailed),
-                attempts=self._attempts,
-                base_delay=self._base_delay,
-                max_delay=self._max_delay,
-                sleep=self._sleep,
-                rng=self._rng,
-            )
-        except _EntriesFailed:
-            for event, _ in pending:
-                log.error("event not accepted by EventBridge", extra=_log_extra(event))
-        return [event for event, _ in pending]
+        for event, _ in pending:
+            log.error("event not accepted by EventBridge", extra=_log_extra(event))
+        return [event.event_id for event, _ in pending]
 
     def _put(self, pending: _Pending) -> _Pending:
         """One PutEvents request; returns the entries it did not accept."""
