@@ -135,15 +135,11 @@ def audit(snapshot: AuditSnapshot, now: datetime, options: AuditOptions | None =
     return AuditReport(now, findings, summary)
 
 
-def _ref(user_id: str, account_id: str) -> str:
-    return f"{user_id}/{account_id}"
-
-
 # ledger rules ---------------------------------------------------------------
 def _ledgers(snapshot: AuditSnapshot) -> Iterator[Finding]:
     for ledger in sorted(snapshot.ledgers, key=lambda lg: (lg.account.user_id, lg.account.account_id)):
         account = ledger.account
-        subject = _ref(account.user_id, account.account_id)
+        subject = f"{account.user_id}/{account.account_id}"
         if account.balance.minor < 0:
             yield Finding("NEGATIVE_BALANCE", subject, "The balance is below zero.", {"balance": account.balance.minor})
         running = 0
@@ -207,8 +203,8 @@ def _transfers(snapshot: AuditSnapshot) -> Iterator[Finding]:
                 transfer.transfer_id,
                 "A transfer is not exactly one debit of its source and one credit of its target, of its amount.",
                 {
-                    "legs": sorted(f"{d} {_ref(u, a)}" for (d, u, a) in found.elements()),
-                    "expected": sorted(f"{d} {_ref(u, a)}" for (d, u, a) in expected),
+                    "legs": sorted(f"{d} {u}/{a}" for (d, u, a) in found.elements()),
+                    "expected": sorted(f"{d} {u}/{a}" for (d, u, a) in expected),
                     "wrong_amount": wrong_amount,
                 },
             )
@@ -315,8 +311,7 @@ def _orders(snapshot: AuditSnapshot, opts: AuditOptions) -> Iterator[Finding]:
         if order.status == "CONFIRMED" and paid and order.payment_transfer_id not in {t.transfer_id for t in paid}:
             yield Finding("ORDER_FENCE_MISMATCH", order.order_id, "The order names another payment.", facts)
         for payment in paid:
-            credited = payment.to
-            owner = opts.clearing_owner(credited) or credited
+            owner = opts.clearing_owner(payment.to) or payment.to
             if (
                 payment.amount != order.total
                 or payment.user_id != order.user_id
@@ -360,7 +355,7 @@ def _in_transit(snapshot: AuditSnapshot, opts: AuditOptions) -> dict[str, int]:
         account = ledger.account
         owner = opts.clearing_owner(AccountRef(account.user_id, account.account_id))
         if owner is not None:
-            transit[_ref(owner.user_id, owner.account_id)] += account.balance.minor
+            transit[f"{owner.user_id}/{owner.account_id}"] += account.balance.minor
     return dict(sorted(transit.items()))
 
 
