@@ -103,12 +103,12 @@ class AuditReport:
         return not self.findings
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "clean": self.clean,
-            "checked_at": self.checked_at.isoformat(),
-            "summary": self.summary,
-            "findings": [asdict(f) for f in self.findings],
-        }
+        return {"clean": self.clean, **asdict(self, dict_factory=iso_times)}
+
+
+def iso_times(fields: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An ``asdict`` dict_factory for the JSON reports: a dataclass's datetimes as ISO 8601 text."""
+    return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in fields}
 
 
 def audit(snapshot: AuditSnapshot, now: datetime, options: AuditOptions | None = None) -> AuditReport:

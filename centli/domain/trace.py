@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from centli.domain import events as ev
-from centli.domain.audit import OutboxRecord
+from centli.domain.audit import OutboxRecord, iso_times
 from centli.domain.banking import PAYMENT_CONSUMER, order_payment_key
 from centli.domain.idempotency import IdempotencyRecord
 from centli.domain.marketplace import CANCEL_CONSUMER, CONFIRM_CONSUMER
@@ -79,17 +79,13 @@ class Trace:
             "order": None if order is None else _shown(order.to_dict(), _ORDER_KEYS, total=order.total),
             "payment_fence": None if fence is None else {**fence.result, "decided_at": fence.created_at.isoformat()},
             "transfers": self.transfers,
-            "timeline": [asdict(event, dict_factory=_json) for event in self.timeline],
+            "timeline": [asdict(event, dict_factory=iso_times) for event in self.timeline],
         }
 
 
 def _shown(data: dict[str, Any], keys: set[str], **amounts: Money) -> dict[str, Any]:
     shown = {key: value for key, value in data.items() if key in keys}
     return shown | {key: amount.to_decimal_string() for key, amount in amounts.items()}
-
-
-def _json(items: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in items}
 
 
 def _names(record: OutboxRecord, subject: str) -> bool:
