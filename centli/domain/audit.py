@@ -187,9 +187,7 @@ def _transfers(snapshot: AuditSnapshot) -> Iterator[Finding]:
         for entry in ledger.entries:
             if not _is_opening(entry):
                 legs[entry.transfer_id].append(entry)
-    known: set[str] = set()
     for transfer in sorted(snapshot.transfers, key=lambda t: t.transfer_id):
-        known.add(transfer.transfer_id)
         own = legs.get(transfer.transfer_id, [])
         expected = {
             ("DEBIT", transfer.user_id, transfer.from_account_id),
@@ -208,7 +206,7 @@ def _transfers(snapshot: AuditSnapshot) -> Iterator[Finding]:
                     "wrong_amount": wrong_amount,
                 },
             )
-    for transfer_id in sorted(set(legs) - known):
+    for transfer_id in sorted(set(legs) - {t.transfer_id for t in snapshot.transfers}):
         yield Finding(
             "ENTRY_WITHOUT_TRANSFER",
             transfer_id,
