@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,9 +38,6 @@ from centli.domain.ledger import Account, AccountRef, LedgerEntry, Transfer, ord
 from centli.domain.marketplace import CREATE_PURCHASE
 from centli.domain.orders import Order
 from centli.domain.settlement import SETTLEMENT_OPERATION, seller_of
-
-#: An event pending longer than this is a finding (the sweeper republishes after 5 minutes).
-DEFAULT_STALE_AFTER = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,23 +82,14 @@ class Finding:
     message: str
     details: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "subject": self.subject, "message": self.message, "details": self.details}
-
-
-#: Maps a clearing account to the seller account it settles into, or None for any other account.
-ClearingOwner = Callable[[AccountRef], AccountRef | None]
-
-
-def no_clearing_accounts(_: AccountRef) -> AccountRef | None:
-    return None
-
 
 @dataclass(frozen=True, slots=True)
 class AuditOptions:
-    stale_after: timedelta = DEFAULT_STALE_AFTER
-    #: Merchant settlement's clearing accounts (centli.domain.settlement): the seller's money in transit.
-    clearing_owner: ClearingOwner = seller_of
+    #: An event pending longer than this is a finding (the sweeper republishes after 5 minutes).
+    stale_after: timedelta = timedelta(minutes=15)
+    #: The seller account a clearing account settles into, or None for any other account
+    #: (merchant settlement's clearing accounts, centli.domain.settlement: the seller's money in transit).
+    clearing_owner: Callable[[AccountRef], AccountRef | None] = seller_of
 
 
 @dataclass
@@ -115,12 +103,12 @@ class AuditReport:
         return not self.findings
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "clean": self.clean,
-            "checked_at": self.checked_at.isoformat(),
-            "summary": self.summary,
-            "findings": [f.to_dict() for f in self.findings],
-        }
+        return {"clean": self.clean, **asdict(self, dict_factory=iso_times)}
+
+
+def iso_times(fields: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An ``asdict`` dict_factory for the JSON reports: a dataclass's datetimes as ISO 8601 text."""
+    return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in fields}
 
 
 def audit(snapshot: AuditSnapshot, now: datetime, options: AuditOptions | None = None) -> AuditReport:
@@ -147,15 +135,11 @@ def audit(snapshot: AuditSnapshot, now: datetime, options: AuditOptions | None =
     return AuditReport(now, findings, summary)
 
 
-def _ref(user_id: str, account_id: str) -> str:
-    return f"{user_id}/{account_id}"
-
-
 # ledger rules ---------------------------------------------------------------
 def _ledgers(snapshot: AuditSnapshot) -> Iterator[Finding]:
     for ledger in sorted(snapshot.ledgers, key=lambda lg: (lg.account.user_id, lg.account.account_id)):
         account = ledger.account
-        subject = _ref(account.user_id, account.account_id)
+        subject = f"{account.user_id}/{account.account_id}"
         if account.balance.minor < 0:
             yield Finding("NEGATIVE_BALANCE", subject, "The balance is below zero.", {"balance": account.balance.minor})
         running = 0
@@ -203,9 +187,7 @@ def _transfers(snapshot: AuditSnapshot) -> Iterator[Finding]:
         for entry in ledger.entries:
             if not _is_opening(entry):
                 legs[entry.transfer_id].append(entry)
-    known: set[str] = set()
     for transfer in sorted(snapshot.transfers, key=lambda t: t.transfer_id):
-        known.add(transfer.transfer_id)
         own = legs.get(transfer.transfer_id, [])
         expected = {
             ("DEBIT", transfer.user_id, transfer.from_account_id),
@@ -219,12 +201,12 @@ def _transfers(snapshot: AuditSnapshot) -> Iterator[Finding]:
                 transfer.transfer_id,
                 "A transfer is not exactly one debit of its source and one credit of its target, of its amount.",
                 {
-                    "legs": sorted(f"{d} {_ref(u, a)}" for (d, u, a) in found.elements()),
-                    "expected": sorted(f"{d} {_ref(u, a)}" for (d, u, a) in expected),
+                    "legs": sorted(f"{d} {u}/{a}" for (d, u, a) in found.elements()),
+                    "expected": sorted(f"{d} {u}/{a}" for (d, u, a) in expected),
                     "wrong_amount": wrong_amount,
                 },
             )
-    for transfer_id in sorted(set(legs) - known):
+    for transfer_id in sorted(set(legs) - {t.transfer_id for t in snapshot.transfers}):
         yield Finding(
             "ENTRY_WITHOUT_TRANSFER",
             transfer_id,
@@ -254,41 +236,34 @@ def _conservation(snapshot: AuditSnapshot, summary: dict[str, Any]) -> Iterator[
 
 # idempotency ------------------------------------------------------------------
 def _idempotency(snapshot: AuditSnapshot, now: datetime) -> Iterator[Finding]:
-    transfers = {(t.user_id, t.transfer_id): t for t in snapshot.transfers}
-    orders = {(o.user_id, o.order_id): o for o in snapshot.orders}
+    existing = {("transfer", t.user_id, t.transfer_id) for t in snapshot.transfers}
+    existing |= {("order", o.user_id, o.order_id) for o in snapshot.orders}
     pointed: set[tuple[str, str]] = set()
     for record in sorted(snapshot.idempotency, key=lambda r: (r.user_id, r.key)):
-        subject = f"{record.user_id}/{record.key}"
-        result = record.result
-        target: tuple[str, str] | None = None
-        exists = True
-        if record.operation in (CREATE_TRANSFER, SETTLEMENT_OPERATION):
-            target = ("transfer", str(result.get("transfer_id")))
-            exists = (record.user_id, target[1]) in transfers
-        elif record.operation == CREATE_PURCHASE:
-            target = ("order", str(result.get("order_id")))
-            exists = (record.user_id, target[1]) in orders
-        elif record.operation == ORDER_PAYMENT and result.get("outcome") == "PAID":
-            target = ("transfer", str(result.get("transfer_id")))
-            exists = (record.user_id, target[1]) in transfers
-        if target is None:
+        if record.operation == CREATE_PURCHASE:
+            kind = "order"
+        elif record.operation in (CREATE_TRANSFER, SETTLEMENT_OPERATION) or (
+            record.operation == ORDER_PAYMENT and record.result.get("outcome") == "PAID"
+        ):
+            kind = "transfer"
+        else:
             continue
-        pointed.add(target)
-        if not exists:
+        target_id = str(record.result.get(f"{kind}_id"))
+        pointed.add((kind, target_id))
+        if (kind, record.user_id, target_id) not in existing:
             yield Finding(
                 "IDEMPOTENCY_DANGLING",
-                subject,
-                f"An idempotency record points at a {target[0]} that does not exist.",
-                {"operation": record.operation, target[0] + "_id": target[1]},
+                f"{record.user_id}/{record.key}",
+                f"An idempotency record points at a {kind} that does not exist.",
+                {"operation": record.operation, f"{kind}_id": target_id},
             )
     window_start = now - IDEMPOTENCY_WINDOW
     for transfer in sorted(snapshot.transfers, key=lambda t: t.transfer_id):
         # Payments are fenced for good; a customer's transfer or a settlement by its key while that record lives.
-        if transfer.kind not in ("TRANSFER", "PURCHASE_PAYMENT", "SETTLEMENT") or (
-            transfer.kind != "PURCHASE_PAYMENT" and transfer.created_at <= window_start
-        ):
-            continue
-        if ("transfer", transfer.transfer_id) not in pointed:
+        keyed = transfer.kind == "PURCHASE_PAYMENT" or (
+            transfer.kind in ("TRANSFER", "SETTLEMENT") and transfer.created_at > window_start
+        )
+        if keyed and ("transfer", transfer.transfer_id) not in pointed:
             yield Finding(
                 "UNKEYED_WRITE",
                 transfer.transfer_id,
@@ -317,11 +292,7 @@ def _orders(snapshot: AuditSnapshot, opts: AuditOptions) -> Iterator[Finding]:
         paid = sorted(payments.get(order.order_id, []), key=lambda t: t.transfer_id)
         fence = fences.get((order.user_id, order_payment_key(order.order_id)))
         outcome = None if fence is None else fence.result.get("outcome")
-        facts = {
-            "status": order.status,
-            "fence": outcome,
-            "payments": [t.transfer_id for t in paid],
-        }
+        facts = {"status": order.status, "fence": outcome, "payments": [t.transfer_id for t in paid]}
         if len(paid) > 1:
             yield Finding("ORDER_PAID_TWICE", order.order_id, "An order was paid more than once.", facts)
         if order.status == "CONFIRMED" and (not paid or outcome != "PAID"):
@@ -338,8 +309,7 @@ def _orders(snapshot: AuditSnapshot, opts: AuditOptions) -> Iterator[Finding]:
         if order.status == "CONFIRMED" and paid and order.payment_transfer_id not in {t.transfer_id for t in paid}:
             yield Finding("ORDER_FENCE_MISMATCH", order.order_id, "The order names another payment.", facts)
         for payment in paid:
-            credited = payment.to
-            owner = opts.clearing_owner(credited) or credited
+            owner = opts.clearing_owner(payment.to) or payment.to
             if (
                 payment.amount != order.total
                 or payment.user_id != order.user_id
@@ -383,7 +353,7 @@ def _in_transit(snapshot: AuditSnapshot, opts: AuditOptions) -> dict[str, int]:
         account = ledger.account
         owner = opts.clearing_owner(AccountRef(account.user_id, account.account_id))
         if owner is not None:
-            transit[_ref(owner.user_id, owner.account_id)] += account.balance.minor
+            transit[f"{owner.user_id}/{owner.account_id}"] += account.balance.minor
     return dict(sorted(transit.items()))
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 #: Command-line names of the bugs (``centli simulate --plant NAME``).
 REPLAY_AFTER_CRASH = "replay-after-crash"
 SWEEPER_RACE = "sweeper-race"
 PARTIAL_PUBLISH = "partial-publish"
-BUG_NAMES = (REPLAY_AFTER_CRASH, SWEEPER_RACE, PARTIAL_PUBLISH)
 
 
 @dataclass
@@ -39,6 +38,7 @@ _SWITCHES = {
     SWEEPER_RACE: "sweeper_voids_without_fence",
     PARTIAL_PUBLISH: "relay_drops_partial_failures",
 }
+BUG_NAMES = tuple(_SWITCHES)
 
 
 @contextmanager
@@ -52,7 +52,6 @@ def planted(*names: str) -> Iterator[None]:
             setattr(PLANTED, _SWITCHES[name], True)
         yield
     finally:
-        for f in fields(PLANTED):
-            if f.name != "crashed_keys":
-                setattr(PLANTED, f.name, False)
+        for switch in _SWITCHES.values():
+            setattr(PLANTED, switch, False)
         PLANTED.crashed_keys.clear()

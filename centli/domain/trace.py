@@ -12,15 +12,16 @@ turns every later delivery of that event into a no-op.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from centli.domain import events as ev
-from centli.domain.audit import InboxRecord, OutboxRecord
+from centli.domain.audit import OutboxRecord, iso_times
 from centli.domain.banking import PAYMENT_CONSUMER, order_payment_key
 from centli.domain.idempotency import IdempotencyRecord
 from centli.domain.marketplace import CANCEL_CONSUMER, CONFIRM_CONSUMER
+from centli.domain.money import Money
 from centli.domain.orders import Order
 from centli.ports.trace import TraceReader
 from centli.ports.unit_of_work import UnitOfWorkFactory
@@ -33,6 +34,10 @@ SAGA_CONSUMERS: Final[dict[str, tuple[str, ...]]] = {
 }
 SWEEPER: Final = "sweeper"
 CALLER: Final = "the customer's call"
+#: What the trace shows of an order and of a transfer: these keys of their to_dict, and the amount as a decimal.
+_ORDER_KEYS = {"order_id", "status", "product_id", "quantity", "currency", "version", "created_at", "updated_at"}
+_ORDER_KEYS |= {"cancel_reason", "payment_transfer_id"}
+_TRANSFER_KEYS = {"transfer_id", "kind", "from_account_id", "to_account_id", "currency", "created_at"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +45,6 @@ class ConsumerStep:
     consumer: str
     outcome: str
     at: datetime | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"consumer": self.consumer, "outcome": self.outcome, "at": _iso(self.at)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +56,6 @@ class TimelineEvent:
     published: bool
     facts: dict[str, Any]
     consumers: list[ConsumerStep]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "type": self.type,
-            "occurred_at": _iso(self.occurred_at),
-            "caused_by": self.caused_by,
-            "published": self.published,
-            "facts": self.facts,
-            "consumers": [c.to_dict() for c in self.consumers],
-        }
 
 
 @dataclass
@@ -81,35 +72,20 @@ class Trace:
         return bool(self.timeline) or self.order is not None
 
     def to_dict(self) -> dict[str, Any]:
-        order = self.order
+        order, fence = self.order, self.payment_fence
         return {
             "subject": self.subject,
             "correlation_ids": self.correlation_ids,
-            "order": None
-            if order is None
-            else {
-                "order_id": order.order_id,
-                "status": order.status,
-                "product_id": order.product_id,
-                "quantity": order.quantity,
-                "total": order.total.to_decimal_string(),
-                "currency": order.total.currency,
-                "version": order.version,
-                "created_at": _iso(order.created_at),
-                "updated_at": _iso(order.updated_at),
-                "cancel_reason": order.cancel_reason,
-                "payment_transfer_id": order.payment_transfer_id,
-            },
-            "payment_fence": None
-            if self.payment_fence is None
-            else {**self.payment_fence.result, "decided_at": _iso(self.payment_fence.created_at)},
+            "order": None if order is None else _shown(order.to_dict(), _ORDER_KEYS, total=order.total),
+            "payment_fence": None if fence is None else {**fence.result, "decided_at": fence.created_at.isoformat()},
             "transfers": self.transfers,
-            "timeline": [e.to_dict() for e in self.timeline],
+            "timeline": [asdict(event, dict_factory=iso_times) for event in self.timeline],
         }
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+def _shown(data: dict[str, Any], keys: set[str], **amounts: Money) -> dict[str, Any]:
+    shown = {key: value for key, value in data.items() if key in keys}
+    return shown | {key: amount.to_decimal_string() for key, amount in amounts.items()}
 
 
 def _names(record: OutboxRecord, subject: str) -> bool:
@@ -145,17 +121,7 @@ def trace(subject: str, reader: TraceReader, uow: UnitOfWorkFactory) -> Trace:
         for user_id, transfer_id in sorted(transfer_refs):
             transfer = reads.ledger.get_transfer(user_id, transfer_id)
             if transfer is not None:
-                result.transfers.append(
-                    {
-                        "transfer_id": transfer.transfer_id,
-                        "kind": transfer.kind,
-                        "from_account_id": transfer.from_account_id,
-                        "to_account_id": transfer.to.account_id,
-                        "amount": transfer.amount.to_decimal_string(),
-                        "currency": transfer.amount.currency,
-                        "created_at": _iso(transfer.created_at),
-                    }
-                )
+                result.transfers.append(_shown(transfer.to_dict(), _TRANSFER_KEYS, amount=transfer.amount))
     fence = result.payment_fence
     for record in ordered:
         event = record.event
@@ -165,11 +131,7 @@ def trace(subject: str, reader: TraceReader, uow: UnitOfWorkFactory) -> Trace:
             caused_by = CALLER
         else:
             caused_by = f"{types.get(event.causation_id, 'event')} {event.causation_id}"
-        steps: list[ConsumerStep] = []
-        for consumer in SAGA_CONSUMERS.get(event.type, ()):
-            steps.append(
-                _step(consumer, event.event_id, record.published, reader.handled(consumer, event.event_id), fence)
-            )
+        steps = [_step(consumer, record, reader, fence) for consumer in SAGA_CONSUMERS.get(event.type, ())]
         facts = {k: v for k, v in event.payload.items() if k in ("order_id", "transfer_id", "reason", "quantity")}
         result.timeline.append(
             TimelineEvent(event.event_id, event.type, event.occurred_at, caused_by, record.published, facts, steps)
@@ -177,16 +139,16 @@ def trace(subject: str, reader: TraceReader, uow: UnitOfWorkFactory) -> Trace:
     return result
 
 
-def _step(
-    consumer: str, event_id: str, published: bool, handled: InboxRecord | None, fence: IdempotencyRecord | None
-) -> ConsumerStep:
+def _step(consumer: str, record: OutboxRecord, reader: TraceReader, fence: IdempotencyRecord | None) -> ConsumerStep:
+    event_id = record.event.event_id
+    handled = reader.handled(consumer, event_id)
     if handled is not None:
         return ConsumerStep(consumer, handled.outcome or ev.PROCESSED, handled.processed_at)
     if consumer == PAYMENT_CONSUMER and fence is not None and fence.result.get("event_id") != event_id:
         # The fence was claimed first by another event (the sweeper's void, say): this one changed nothing.
         decided = str(fence.result.get("outcome", "")).lower()
         return ConsumerStep(consumer, f"ignored: payment already {decided}", None)
-    return ConsumerStep(consumer, "not handled yet" if published else "waiting to be published", None)
+    return ConsumerStep(consumer, "not handled yet" if record.published else "waiting to be published", None)
 
 
 def render(result: Trace) -> str:
@@ -201,7 +163,7 @@ def render(result: Trace) -> str:
         )
     if result.payment_fence is not None:
         outcome = result.payment_fence.result
-        lines.append(f"  payment fence: {outcome.get('outcome')} at {_iso(result.payment_fence.created_at)}")
+        lines.append(f"  payment fence: {outcome.get('outcome')} at {result.payment_fence.created_at.isoformat()}")
     for t in result.transfers:
         lines.append(
             f"  transfer {t['transfer_id']} ({t['kind']}): {t['amount']} {t['currency']} "
@@ -209,8 +171,8 @@ def render(result: Trace) -> str:
         )
     for step in result.timeline:
         state = "published" if step.published else "PENDING"
-        lines.append(f"{_iso(step.occurred_at)}  {step.type:<20} {step.event_id}  by {step.caused_by}  [{state}]")
+        lines.append(f"{step.occurred_at.isoformat()}  {step.type:<20} {step.event_id}  by {step.caused_by}  [{state}]")
         for consumer in step.consumers:
-            when = f" at {_iso(consumer.at)}" if consumer.at else ""
+            when = f" at {consumer.at.isoformat()}" if consumer.at else ""
             lines.append(f"    -> {consumer.consumer}: {consumer.outcome}{when}")
     return "\n".join(lines)
