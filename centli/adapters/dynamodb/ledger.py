@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 from centli.adapters.dynamodb import codecs as c
 from centli.adapters.dynamodb.runner import RESEND, Intent, Later, Reason, Resend, check, failed, put, saw, update
@@ -144,23 +145,16 @@ class Ledger:
         return None if item is None else c.transfer_from_item(item)
 
     def history(self, user_id: str, account_id: str, limit: int, position: str | None) -> Page[LedgerEntry]:
-        key = c.head_key(AccountRef(user_id, account_id))["account_key"]
-        params: dict[str, Any] = {
-            "TableName": self._t.transactions,
-            "KeyConditionExpression": "account_key = :k",
-            "ExpressionAttributeValues": {":k": key},
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-            "Limit": limit + 2,  # the head, the page, and one more to know whether there is more
-        }
-        if position is not None:
-            cut, balance = _parse_position(position)
-            params.update(Limit=limit + 1, ExclusiveStartKey={"account_key": key, **c.attrs(entry_key=cut)})
-        items: list[c.Item] = self._uow.store.call("query", **params).get("Items", [])
+        key = c.partition(AccountRef(user_id, account_id))
+        newest = partial(self._uow.store.query, self._t.transactions, "account_key = :k", c.values(k=key))
         if position is None:
+            items = newest(limit + 2)  # the head, the page, and one more to know whether there is more
             if not items or c.text(items[0], "entry_key") != c.HEAD_KEY:
                 raise AccountNotFound(field="account_id")
             balance, items = c.number(items[0], "balance"), items[1:]
+        else:
+            cut, balance = _parse_position(position)
+            items = newest(limit + 1, ExclusiveStartKey=c.attrs(account_key=key, entry_key=cut))
         page = c.walk_back(items[:limit], balance)
         after = balance - sum(e.signed_minor for e in page)
         more = len(items) > limit

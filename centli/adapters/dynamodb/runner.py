@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,6 +29,8 @@ from centli.ports.faults import FaultPoints, NoFaults
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
+
+    from centli.ports.audit import ReadProgress
 
 T = TypeVar("T")
 Reason = dict[str, Any]
@@ -172,17 +174,26 @@ class Runner:
         found: Item | None = self.call("get_item", TableName=table, Key=key, ConsistentRead=True).get("Item")
         return found
 
-    def pages(self, operation: str, **params: Any) -> Iterator[list[Item]]:
-        """The items of a Query or Scan, page by page, to its end."""
+    def all_items(self, operation: str, progress: ReadProgress | None = None, **params: Any) -> list[Item]:
+        """The items of a Query or Scan, page by page to its end; ``progress`` hears the count after each page."""
+        items: list[Item] = []
         while True:
             response = self.call(operation, **params)
-            yield response.get("Items", [])
+            items.extend(response.get("Items", []))
+            if progress is not None:
+                progress(params["TableName"], len(items))
             if "LastEvaluatedKey" not in response:
-                return
+                return items
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def all_items(self, operation: str, **params: Any) -> list[Item]:
-        return [item for page in self.pages(operation, **params) for item in page]
+    def query(self, table: str, condition: str, values: Item, limit: int | None = None, **params: Any) -> list[Item]:
+        """One consistent Query, newest first with a ``limit``, else oldest first and followed to its end."""
+        params.update(KeyConditionExpression=condition, ExpressionAttributeValues=values)
+        if limit is None:
+            return self.all_items("query", TableName=table, ConsistentRead=True, **params)
+        params.update(ScanIndexForward=False, Limit=limit)
+        items: list[Item] = self.call("query", TableName=table, ConsistentRead=True, **params).get("Items", [])
+        return items
 
     def until_processed(self, operation: str, request: dict[str, Any], rest: Callable[[Any], Any]) -> None:
         """A batch request, resent with what ``rest`` says it left unprocessed (jittered backoff) until none is."""
