@@ -21,7 +21,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from centli.adapters.dynamodb import codecs as c
-from centli.adapters.dynamodb.runner import RESEND, Intent, Later, Reason, Resend, check, failed, put, saw, update
+from centli.adapters.dynamodb.runner import Intent, Reason, Restamp, check, failed, put, saw, update
 from centli.domain import rules
 from centli.domain.errors import AccountNotFound, InvalidCursor
 from centli.domain.ledger import AccountRef, LedgerEntry, NewAccount, Transfer, commit_stamp
@@ -104,7 +104,7 @@ class Posting:
         record = put(self.t.transfers, c.transfer_item(self.transfer), "attribute_not_exists(transfer_id)")
         self.intent.items[:] = [*self.accounts, *heads, *puts, record, *self.guard]
 
-    def explain(self, reasons: list[Reason]) -> Exception | Resend | Later | None:
+    def explain(self, reasons: list[Reason]) -> Exception | Restamp | None:
         count, saved = len(self.accounts), reasons[-1] if self.guard else None
         own = reasons[:-1] if self.guard else reasons
         heads, writes = own[count : count + len(self.refs)], own[count + len(self.refs) :]
@@ -118,10 +118,9 @@ class Posting:
             return refused
         if saved is not None and failed(saved) and not any(map(failed, own)):
             # An own account and a beneficiary have this id (data loaded before loading refused that):
-            # own accounts come first, so the posting is sent again without the check.
+            # own accounts come first, so the posting is sent again without the check (stamped as it was).
             self.guard = []
-            self.intent.items.pop()
-            return RESEND
+            return Restamp(self.transfer.created_at)
         olds = {ref: r.get("Item", {}) for ref, r in zip(self.refs, heads, strict=True) if failed(r)}
         late = {ref: c.text(old, "last_sk") for ref, old in olds.items() if "last_sk" in old}
         if late and len(late) == len(olds) and self.restamps < RESTAMP_ATTEMPTS:
@@ -129,7 +128,7 @@ class Posting:
             # no earlier than them (rules: commit_stamp), and rank its keys after theirs.
             self.restamps += 1
             self.seen_last.update(late)
-            return Later(commit_stamp(self.transfer.created_at, *map(c.key_time, late.values())))
+            return Restamp(commit_stamp(self.transfer.created_at, *map(c.key_time, late.values())))
         return rules.failed(None)
 
 
