@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING
 
 from centli.adapters.dynamodb import codecs as c
-from centli.adapters.dynamodb.runner import RESEND, Intent, Later, Reason, Resend, check, failed, put, saw, update
+from centli.adapters.dynamodb.runner import Intent, Reason, Restamp, check, failed, put, saw, update
 from centli.domain import rules
 from centli.domain.errors import AccountNotFound, InvalidCursor
 from centli.domain.ledger import AccountRef, LedgerEntry, NewAccount, Transfer, commit_stamp
@@ -103,7 +104,7 @@ class Posting:
         record = put(self.t.transfers, c.transfer_item(self.transfer), "attribute_not_exists(transfer_id)")
         self.intent.items[:] = [*self.accounts, *heads, *puts, record, *self.guard]
 
-    def explain(self, reasons: list[Reason]) -> Exception | Resend | Later | None:
+    def explain(self, reasons: list[Reason]) -> Exception | Restamp | None:
         count, saved = len(self.accounts), reasons[-1] if self.guard else None
         own = reasons[:-1] if self.guard else reasons
         heads, writes = own[count : count + len(self.refs)], own[count + len(self.refs) :]
@@ -117,10 +118,9 @@ class Posting:
             return refused
         if saved is not None and failed(saved) and not any(map(failed, own)):
             # An own account and a beneficiary have this id (data loaded before loading refused that):
-            # own accounts come first, so the posting is sent again without the check.
+            # own accounts come first, so the posting is sent again without the check (stamped as it was).
             self.guard = []
-            self.intent.items.pop()
-            return RESEND
+            return Restamp(self.transfer.created_at)
         olds = {ref: r.get("Item", {}) for ref, r in zip(self.refs, heads, strict=True) if failed(r)}
         late = {ref: c.text(old, "last_sk") for ref, old in olds.items() if "last_sk" in old}
         if late and len(late) == len(olds) and self.restamps < RESTAMP_ATTEMPTS:
@@ -128,7 +128,7 @@ class Posting:
             # no earlier than them (rules: commit_stamp), and rank its keys after theirs.
             self.restamps += 1
             self.seen_last.update(late)
-            return Later(commit_stamp(self.transfer.created_at, *map(c.key_time, late.values())))
+            return Restamp(commit_stamp(self.transfer.created_at, *map(c.key_time, late.values())))
         return rules.failed(None)
 
 
@@ -144,23 +144,16 @@ class Ledger:
         return None if item is None else c.transfer_from_item(item)
 
     def history(self, user_id: str, account_id: str, limit: int, position: str | None) -> Page[LedgerEntry]:
-        key = c.head_key(AccountRef(user_id, account_id))["account_key"]
-        params: dict[str, Any] = {
-            "TableName": self._t.transactions,
-            "KeyConditionExpression": "account_key = :k",
-            "ExpressionAttributeValues": {":k": key},
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-            "Limit": limit + 2,  # the head, the page, and one more to know whether there is more
-        }
-        if position is not None:
-            cut, balance = _parse_position(position)
-            params.update(Limit=limit + 1, ExclusiveStartKey={"account_key": key, **c.attrs(entry_key=cut)})
-        items: list[c.Item] = self._uow.store.call("query", **params).get("Items", [])
+        key = c.partition(AccountRef(user_id, account_id))
+        newest = partial(self._uow.store.query, self._t.transactions, "account_key = :k", c.values(k=key))
         if position is None:
+            items = newest(limit + 2)  # the head, the page, and one more to know whether there is more
             if not items or c.text(items[0], "entry_key") != c.HEAD_KEY:
                 raise AccountNotFound(field="account_id")
             balance, items = c.number(items[0], "balance"), items[1:]
+        else:
+            cut, balance = _parse_position(position)
+            items = newest(limit + 1, ExclusiveStartKey=c.attrs(account_key=key, entry_key=cut))
         page = c.walk_back(items[:limit], balance)
         after = balance - sum(e.signed_minor for e in page)
         more = len(items) > limit

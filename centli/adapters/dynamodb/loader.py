@@ -30,14 +30,8 @@ def load(store: DynamoStore, data: BankData, progress: Progress | None = None) -
         (_, row), *ledger = opening_items(t, account)
         records.append((t.accounts, c.attrs(user_id=account.user_id, account_id=account.account_id), ledger, row))
     for ben in {(b.user_id, b.beneficiary_id): b for b in data.beneficiaries}.values():
-        records.append(
-            (
-                t.beneficiaries,
-                c.attrs(user_id=ben.user_id, beneficiary_id=ben.beneficiary_id),
-                [],
-                c.beneficiary_item(ben),
-            )
-        )
+        key = c.attrs(user_id=ben.user_id, beneficiary_id=ben.beneficiary_id)
+        records.append((t.beneficiaries, key, [], c.beneficiary_item(ben)))
     products: dict[str, Product] = {}
     for product in data.products:
         products.setdefault(product.product_id, product)  # the first of each id

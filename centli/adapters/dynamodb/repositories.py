@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from centli.adapters.buffered import StockChanges
 from centli.adapters.dynamodb import codecs as c
@@ -44,13 +44,7 @@ class Repo:
         return None if item is None else decode(item)
 
     def _query(self, table: str, condition: str, limit: int | None = None, **values: str) -> list[c.Item]:
-        """One consistent Query on the base table, newest first with a ``limit``, else followed to its end."""
-        params: dict[str, Any] = {"KeyConditionExpression": condition, "ExpressionAttributeValues": c.values(**values)}
-        if limit is None:
-            return self._store.all_items("query", TableName=table, ConsistentRead=True, **params)
-        params.update(ScanIndexForward=False, Limit=limit)
-        items: list[c.Item] = self._store.call("query", TableName=table, ConsistentRead=True, **params).get("Items", [])
-        return items
+        return self._store.query(table, condition, c.values(**values), limit)
 
 
 class Accounts(Repo):
@@ -145,10 +139,8 @@ class Products(Repo, StockChanges):
         if category:
             conditions.append("category_folded = :cat")
             words["cat"] = fold(category)
-        params: dict[str, Any] = {"TableName": self._t.products, "ConsistentRead": True}
-        if conditions:
-            params.update(FilterExpression=" AND ".join(conditions), ExpressionAttributeValues=c.values(**words))
-        products = (c.product_from_item(item) for item in self._store.all_items("scan", **params))
+        filters: c.Item = {"FilterExpression": " AND ".join(conditions), "ExpressionAttributeValues": c.values(**words)}
+        products = map(c.product_from_item, self._store.scan_all(self._t.products, **(filters if conditions else {})))
         rows = sorted(
             (p for p in products if (position is None or p.product_id > position) and p.matches(query, category)),
             key=lambda p: p.product_id,

@@ -4,15 +4,15 @@ A unit of work hands the runner *intents*: transaction items with their conditio
 explains their failure from what each condition saw (ALL_OLD), and optionally one that writes the commit's
 stamp into them. Cancellation reasons are matched to intents by item index, in buffer order (idempotency
 and inbox claims first: they win). An intent answers with the error to raise; ``None`` (a no-op: drop
-me); ``RESEND`` (I rewrote my items); or ``Later(at)`` (stamp the commit ``at``), and the rest are sent
-again. ``TransactionConflict`` is retried with jittered backoff, then becomes a 409.
+me); or ``Restamp(at)`` (stamp the commit ``at``, which rewrites my items), and the rest are sent again.
+``TransactionConflict`` is retried with jittered backoff, then becomes a 409.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +30,8 @@ from centli.ports.faults import FaultPoints, NoFaults
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
 
+    from centli.ports.audit import ReadProgress
+
 T = TypeVar("T")
 Reason = dict[str, Any]
 #: Errors that mean the dependency, not the request, is in trouble.
@@ -42,19 +44,14 @@ BATCH_GET_SIZE = 100
 BATCH_ATTEMPTS = 8
 
 
-class Resend:
-    """An intent's answer to a cancellation: "I rewrote my items; send the transaction again"."""
-
-
 @dataclass(frozen=True)
-class Later:
+class Restamp:
     """An intent's answer to a cancellation: "stamp the whole commit ``at`` and send it again"."""
 
     at: datetime
 
 
-RESEND = Resend()
-Explain = Callable[[list[Reason]], Exception | Resend | Later | None]
+Explain = Callable[[list[Reason]], Exception | Restamp | None]
 #: Rewrites an intent's items that carry the commit's stamp, given the transfers the commit posts.
 Stamp = Callable[[datetime, Sequence[Transfer]], None]
 
@@ -172,17 +169,26 @@ class Runner:
         found: Item | None = self.call("get_item", TableName=table, Key=key, ConsistentRead=True).get("Item")
         return found
 
-    def pages(self, operation: str, **params: Any) -> Iterator[list[Item]]:
-        """The items of a Query or Scan, page by page, to its end."""
+    def all_items(self, operation: str, progress: ReadProgress | None = None, **params: Any) -> list[Item]:
+        """The items of a Query or Scan, page by page to its end; ``progress`` hears the count after each page."""
+        items: list[Item] = []
         while True:
             response = self.call(operation, **params)
-            yield response.get("Items", [])
+            items.extend(response.get("Items", []))
+            if progress is not None:
+                progress(params["TableName"], len(items))
             if "LastEvaluatedKey" not in response:
-                return
+                return items
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def all_items(self, operation: str, **params: Any) -> list[Item]:
-        return [item for page in self.pages(operation, **params) for item in page]
+    def query(self, table: str, condition: str, values: Item, limit: int | None = None, **params: Any) -> list[Item]:
+        """One consistent Query, newest first with a ``limit``, else oldest first and followed to its end."""
+        params.update(KeyConditionExpression=condition, ExpressionAttributeValues=values)
+        if limit is None:
+            return self.all_items("query", TableName=table, ConsistentRead=True, **params)
+        params.update(ScanIndexForward=False, Limit=limit)
+        items: list[Item] = self.call("query", TableName=table, ConsistentRead=True, **params).get("Items", [])
+        return items
 
     def until_processed(self, operation: str, request: dict[str, Any], rest: Callable[[Any], Any]) -> None:
         """A batch request, resent with what ``rest`` says it left unprocessed (jittered backoff) until none is."""
@@ -243,9 +249,9 @@ class Runner:
                     if _error_code(error) != "TransactionCanceledException":
                         raise
                     reasons: list[Reason] = list(error.response.get("CancellationReasons", []))  # type: ignore[arg-type]
-                    live, later = _explain(live, reasons, error)
-                    if later is not None:
-                        stamp(later)
+                    live, restamp = _explain(live, reasons, error)
+                    if restamp is not None:
+                        stamp(restamp)
 
         stamp(at)
         conflicted = lambda e: isinstance(e, _TransactionConflict)  # noqa: E731
@@ -255,21 +261,21 @@ class Runner:
 
 def _explain(intents: list[Intent], reasons: list[Reason], error: ClientError) -> tuple[list[Intent], datetime | None]:
     """Raise the domain error the first failing intent names, or return the intents left to resend (and
-    the later stamp one asked for)."""
-    start, left, resend, later = 0, [], False, None
+    the latest stamp one asked for)."""
+    start, left, resend, restamp = 0, [], False, None
     for intent in intents:
         own = reasons[start : start + len(intent.items)]
         start += len(intent.items)
         named = intent.explain(own) if any(failed(r) for r in own) else intent
         if isinstance(named, Exception):
             raise named
-        if isinstance(named, Later):
-            later = named.at if later is None else max(later, named.at)
+        if isinstance(named, Restamp):
+            restamp = named.at if restamp is None else max(restamp, named.at)
         resend = resend or named is not intent
         if named is not None:
             left.append(intent)
     if resend:
-        return left, later
+        return left, restamp
     codes = {str(r.get("Code")) for r in reasons} - {"None"}
     if "TransactionConflict" in codes:
         raise _TransactionConflict()

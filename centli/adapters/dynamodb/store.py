@@ -63,12 +63,7 @@ class DynamoStore(Runner):
     def scan_all(self, table: str, progress: ReadProgress | None = None, **filters: object) -> list[c.Item]:
         """Every item of a base table (that passes ``filters``); each page is a consistent Scan, which
         costs 1 read unit per 4 KB read, filtered out or not."""
-        items: list[c.Item] = []
-        for page in self.pages("scan", TableName=table, ConsistentRead=True, **filters):
-            items.extend(page)
-            if progress is not None:
-                progress(table, len(items))
-        return items
+        return self.all_items("scan", progress, TableName=table, ConsistentRead=True, **filters)
 
     def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
         """Not one snapshot: tables are read one after another, so run it on a quiet store
@@ -104,11 +99,8 @@ class DynamoStore(Runner):
 
     # TraceReader: an operator's lookup; it scans the outbox (7 days of events, TTL) -------
     def events_naming(self, text: str) -> list[OutboxRecord]:
-        values = c.values(t=text)
-        items = self.scan_all(
-            self.tables.outbox, FilterExpression="contains(detail, :t)", ExpressionAttributeValues=values
-        )
-        return self._outbox_records(items)
+        filters: c.Item = {"FilterExpression": "contains(detail, :t)", "ExpressionAttributeValues": c.values(t=text)}
+        return self._outbox_records(self.scan_all(self.tables.outbox, **filters))
 
     def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
         item = self.get_item(self.tables.processed, c.attrs(consumer=consumer, event_id=event_id))
