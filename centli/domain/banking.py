@@ -286,10 +286,8 @@ class BankingService(Service):
         now: datetime,
         payment: Transfer | None = None,
     ) -> bool:
-        """Commit one payment decision under the order's fence (and post ``payment`` when paid).
-
-        False when this event or this order's payment was already decided.
-        """
+        """Commit one payment decision under the order's fence, posting ``payment`` when paid; False when this
+        event or this order's payment was already decided."""
         with self._uow() as uow:
             uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.DECLINED if payment is None else ev.PAID, now)
             fence = {**outcome, "event_id": event.event_id}

@@ -29,7 +29,6 @@ class Service:
         self._new_event = EventFactory(ids, clock)
 
     def _found(self, read: Callable[[UnitOfWork], T | None], missing: DomainError) -> T:
-        """What ``read`` finds, or ``missing`` raised."""
         with self._uow() as uow:
             found = read(uow)
         if found is None:
