@@ -65,11 +65,8 @@ ORDER_PAYMENT = "orderPayment"
 @dataclass(frozen=True, slots=True)
 class CreateTransfer:
     """A transfer as the agent asked for it, every value parsed (the edge's models parse it; :meth:`parse`
-    for other callers).
-
-    ``destination_id`` is one of the customer's own account ids or a saved
-    beneficiary id; the service resolves it, own accounts first. The amount is
-    in minor units of the source account's currency.
+    for other callers). ``destination_id`` is an own account or a saved beneficiary, resolved own accounts
+    first; the amount is in minor units of the source account's currency.
     """
 
     user_id: str
@@ -92,7 +89,6 @@ class CreateTransfer:
         concept: object = None,
         correlation_id: str = "",
     ) -> CreateTransfer:
-        """From raw input, with the domain's parser for each value (the parsers the edge's models use)."""
         return cls(
             user_id,
             require_id(from_account_id, "from_account_id"),
@@ -128,11 +124,7 @@ class BankingService(Service):
             return uow.accounts.list_for_user(user_id)
 
     def get_balance(self, user_id: str, account_id: str) -> Account:
-        with self._uow() as uow:
-            account = uow.accounts.get(user_id, account_id)
-        if account is None:
-            raise AccountNotFound(field="account_id")
-        return account
+        return self._found(lambda uow: uow.accounts.get(user_id, account_id), AccountNotFound(field="account_id"))
 
     def list_transactions(
         self, user_id: str, account_id: str, limit: int | None = None, cursor: str | None = None
@@ -152,11 +144,9 @@ class BankingService(Service):
             return uow.beneficiaries.list_for_user(user_id)
 
     def get_transfer(self, user_id: str, transfer_id: str) -> Transfer:
-        with self._uow() as uow:
-            transfer = uow.ledger.get_transfer(user_id, transfer_id)
-        if transfer is None:
-            raise TransferNotFound(field="transfer_id")
-        return transfer
+        return self._found(
+            lambda uow: uow.ledger.get_transfer(user_id, transfer_id), TransferNotFound(field="transfer_id")
+        )
 
     # writes -----------------------------------------------------------------
     def create_transfer(self, cmd: CreateTransfer) -> Transfer:
@@ -243,17 +233,13 @@ class BankingService(Service):
             return again.stamped(uow.commit())
 
     def _source_currency(self, user_id: str, from_account: str) -> str:
-        """The source account's currency: the policy's only one, else read from the account.
-
-        With one supported currency no read is needed: the posting's guard
-        refuses (CurrencyMismatch) a source account that holds another.
-        """
+        """The source account's currency: the policy's only one (no read: the posting refuses, CurrencyMismatch,
+        a source account that holds another), else read from the account."""
         if len(self._policy.currencies) == 1:
             return next(iter(self._policy.currencies))
-        with self._uow() as uow:
-            account = uow.accounts.get(user_id, from_account)
-        if account is None:
-            raise AccountNotFound(field="from_account_id")
+        account = self._found(
+            lambda uow: uow.accounts.get(user_id, from_account), AccountNotFound(field="from_account_id")
+        )
         return parse_currency(account.currency, self._policy.currencies)
 
     # purchase saga: payment ---------------------------------------------------
@@ -277,46 +263,43 @@ class BankingService(Service):
             created_at=now,
             kind="PURCHASE_PAYMENT",
         )
-        with self._uow() as uow:
-            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.PAID, now)
-            uow.idempotency.claim(
-                payment_fence(
-                    event.user_id,
-                    order_id,
-                    {"outcome": "PAID", "transfer_id": transfer.transfer_id, "event_id": event.event_id},
-                    now,
-                )
+        paid = ev.PaymentCompleted(*purchase.carried(), transfer_id=transfer.transfer_id)
+        try:
+            decided = self._decide_payment(
+                event, {"outcome": "PAID", "transfer_id": transfer.transfer_id}, paid, now, transfer
             )
-            uow.ledger.post(transfer)
-            paid = ev.PaymentCompleted(*purchase.carried(), transfer_id=transfer.transfer_id)
-            uow.outbox.add(self._new_event(paid, event.user_id, event.correlation_id, event.event_id))
-            try:
-                uow.commit()
-            except (EventAlreadyProcessed, DuplicateIdempotencyKey):
-                log.info("payment already decided", extra={"order_id": order_id})
-                return
-            except (InsufficientFunds, AccountNotFound, CurrencyMismatch) as declined:
-                self._decline_payment(event, purchase, declined.code)
-                return
-        log.info("payment completed", extra={"order_id": order_id})
+        except (InsufficientFunds, AccountNotFound, CurrencyMismatch) as declined:
+            self._decline_payment(event, purchase, declined.code)
+            return
+        log.info("payment completed" if decided else "payment already decided", extra={"order_id": order_id})
 
     def _decline_payment(self, event: DomainEvent, purchase: ev.PurchaseInitiated, reason: str) -> None:
-        order_id = purchase.order_id
-        now = self._clock.now()
+        failed = ev.PaymentFailed(*purchase.carried(), reason=reason)
+        if self._decide_payment(event, {"outcome": "DECLINED", "reason": reason}, failed, self._clock.now()):
+            log.info("payment declined", extra={"order_id": purchase.order_id, "reason": reason})
+
+    def _decide_payment(
+        self,
+        event: DomainEvent,
+        outcome: dict[str, Any],
+        decision: ev.PaymentCompleted | ev.PaymentFailed,
+        now: datetime,
+        payment: Transfer | None = None,
+    ) -> bool:
+        """Commit one payment decision under the order's fence, posting ``payment`` when paid; False when this
+        event or this order's payment was already decided."""
         with self._uow() as uow:
-            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.DECLINED, now)
-            uow.idempotency.claim(
-                payment_fence(
-                    event.user_id, order_id, {"outcome": "DECLINED", "reason": reason, "event_id": event.event_id}, now
-                )
-            )
-            failed = ev.PaymentFailed(*purchase.carried(), reason=reason)
-            uow.outbox.add(self._new_event(failed, event.user_id, event.correlation_id, event.event_id))
+            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.DECLINED if payment is None else ev.PAID, now)
+            fence = {**outcome, "event_id": event.event_id}
+            uow.idempotency.claim(payment_fence(event.user_id, decision.order_id, fence, now))
+            if payment is not None:
+                uow.ledger.post(payment)
+            uow.outbox.add(self._new_event(decision, event.user_id, event.correlation_id, event.event_id))
             try:
                 uow.commit()
             except (EventAlreadyProcessed, DuplicateIdempotencyKey):
-                return
-        log.info("payment declined", extra={"order_id": order_id, "reason": reason})
+                return False
+        return True
 
     def resolve_stuck_order(self, user_id: str, order: ev.OrderFacts, correlation_id: str) -> bool:
         """Settle an order stuck PENDING: void its payment, or re-announce the decision already made.
@@ -346,15 +329,14 @@ class BankingService(Service):
                 return True
             except DuplicateIdempotencyKey as decided:
                 outcome = decided.existing.result
+        decision: ev.SagaFact
+        if outcome.get("outcome") == "PAID":
+            decision = ev.PaymentCompleted(*order.carried(), transfer_id=str(outcome.get("transfer_id")), swept=True)
+        else:
+            decision = ev.PaymentFailed(
+                *order.carried(), reason=str(outcome.get("reason", "PAYMENT_FAILED")), swept=True
+            )
         with self._uow() as uow:
-            decision: ev.SagaFact
-            if outcome.get("outcome") == "PAID":
-                decision = ev.PaymentCompleted(
-                    *order.carried(), transfer_id=str(outcome.get("transfer_id")), swept=True
-                )
-            else:
-                reason = str(outcome.get("reason", "PAYMENT_FAILED"))
-                decision = ev.PaymentFailed(*order.carried(), reason=reason, swept=True)
             uow.outbox.add(self._new_event(decision, user_id, correlation_id, None))
             uow.commit()
         log.warning("stuck order's payment decision re-published", extra={"order_id": order_id})

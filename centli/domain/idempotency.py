@@ -48,11 +48,8 @@ def fingerprint(operation: str, params: dict[str, Any]) -> str:
 
 
 def derive_key(session_id: str, utterance: str, operation: str, params: dict[str, Any]) -> str:
-    """The key for a write that came without one: deterministic per session, utterance and request.
-
-    The same agent turn retried yields the same key; a new turn (a new
-    utterance) yields a new one.
-    """
+    """The key for a write that came without one: the same agent turn retried yields the same key; a new turn
+    (a new utterance) a new one."""
     digest = hashlib.sha256()
     for part in (session_id, utterance, fingerprint(operation, params)):
         digest.update(part.encode("utf-8"))
@@ -69,11 +66,8 @@ class Written(Generic[T]):
 
 
 class DuplicateIdempotencyKey(Exception):
-    """Raised by a unit of work's commit when the key already holds a live record.
-
-    Internal to the service layer: it becomes the original result or an
-    :class:`~centli.domain.errors.IdempotencyConflict`.
-    """
+    """A unit of work's commit found the key holding a live record; the service answers the original result
+    or an :class:`~centli.domain.errors.IdempotencyConflict`."""
 
     def __init__(self, existing: IdempotencyRecord) -> None:
         super().__init__(f"idempotency key already used for {existing.operation}")
@@ -89,15 +83,7 @@ def new_record(
     now: datetime,
     window: timedelta = IDEMPOTENCY_WINDOW,
 ) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        user_id=user_id,
-        key=key,
-        operation=operation,
-        fingerprint=fingerprint_,
-        result=result,
-        created_at=now,
-        expires_at=now + window,
-    )
+    return IdempotencyRecord(user_id, key, operation, fingerprint_, result, now, now + window)
 
 
 def validate_key(raw: object, field_name: str = "idempotency_key") -> str:
@@ -142,9 +128,8 @@ class KeyedRequest:
     def recorded_or_raise(self, existing: IdempotencyRecord | None, rejected: DomainError) -> dict[str, Any]:
         """The original result when this exact request already succeeded under its key; else ``rejected``.
 
-        Only read when a check that runs before the idempotency claim (a limit, a
-        beneficiary, a price) rejects the request: that check may have changed
-        since the original was accepted, and a retry must still get its result.
+        For a check that runs before the claim (a limit, a beneficiary, a price): it may have changed since
+        the original was accepted, and a retry must still get its result.
         """
         if (
             existing is not None

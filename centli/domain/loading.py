@@ -25,7 +25,6 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class BankData:
-    user_ids: list[str]
     accounts: list[NewAccount]
     beneficiaries: list[Beneficiary]
     products: list[Product]
@@ -49,8 +48,7 @@ class LoadReport:
 
 def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> BankData:
     """Validate a bank document; raises InvalidInput naming the first bad record."""
-    users = [require_id(u.get("user_id"), "users[].user_id") for u in _records(document, "users")]
-    known_users = set(users)
+    known_users = {require_id(u.get("user_id"), "users[].user_id") for u in _records(document, "users")}
     accounts: list[NewAccount] = []
     owners: dict[str, str] = {}
     for raw in _records(document, "accounts"):
@@ -75,15 +73,8 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
             raise InvalidInput(f"beneficiary {beneficiary_id} names an unknown account")
         if owners.get(beneficiary_id) == user_id:
             raise _clash(user_id, beneficiary_id)
-        beneficiaries.append(
-            Beneficiary(
-                beneficiary_id=beneficiary_id,
-                user_id=user_id,
-                alias=customer_text(raw.get("alias"), f"beneficiary {beneficiary_id} alias", MAX_NAME_LENGTH),
-                account_id=account_id,
-                account_user_id=owners[account_id],
-            )
-        )
+        alias = customer_text(raw.get("alias"), f"beneficiary {beneficiary_id} alias", MAX_NAME_LENGTH)
+        beneficiaries.append(Beneficiary(beneficiary_id, user_id, alias, account_id, owners[account_id]))
     products: list[Product] = []
     for raw in _records(document, "products"):
         product_id = require_id(raw.get("product_id"), "products[].product_id")
@@ -94,23 +85,16 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
         stock = raw.get("stock")
         if price.minor <= 0 or not isinstance(stock, int) or isinstance(stock, bool) or stock < 0:
             raise InvalidInput(f"product {product_id} needs a positive price and a whole, non-negative stock")
+        name = customer_text(raw.get("name"), f"product {product_id} name", MAX_NAME_LENGTH)
+        seller = AccountRef(owners[seller_account], seller_account)
         products.append(
-            Product(
-                product_id=product_id,
-                name=customer_text(raw.get("name"), f"product {product_id} name", MAX_NAME_LENGTH),
-                category=str(raw.get("category", "")),
-                price=price,
-                stock=stock,
-                reserved=0,
-                seller=AccountRef(owners[seller_account], seller_account),
-            )
+            Product(product_id, name, str(raw.get("category", "")), price, stock, reserved=0, seller=seller)
         )
     # Every seller account gets its clearing accounts (merchant settlement), opened like any other account.
     currencies = {a.account_id: a.opening_balance.currency for a in accounts}
-    sellers = dict.fromkeys(p.seller for p in products)
-    for seller in sellers:
+    for seller in dict.fromkeys(p.seller for p in products):
         accounts.extend(clearing_openings(seller, currencies[seller.account_id], opened_at))
-    return BankData(users, accounts, beneficiaries, products)
+    return BankData(accounts, beneficiaries, products)
 
 
 def _clash(user_id: str, beneficiary_id: str) -> InvalidInput:

@@ -59,7 +59,6 @@ class CreatePurchase:
         idempotency_key: object,
         correlation_id: str = "",
     ) -> CreatePurchase:
-        """From raw input, with the domain's parser for each value (the parsers the edge's models use)."""
         return cls(
             user_id,
             require_id(product_id, "product_id"),
@@ -112,19 +111,11 @@ class MarketplaceService(Service):
         )
 
     def get_product(self, product_id: str) -> Product:
-        with self._uow() as uow:
-            product = uow.products.get(product_id)
-        if product is None:
-            raise ProductNotFound(field="product_id")
-        return product
+        return self._found(lambda uow: uow.products.get(product_id), ProductNotFound(field="product_id"))
 
     # orders -----------------------------------------------------------------
     def get_order(self, user_id: str, order_id: str) -> Order:
-        with self._uow() as uow:
-            order = uow.orders.get(user_id, order_id)
-        if order is None:
-            raise OrderNotFound(field="order_id")
-        return order
+        return self._found(lambda uow: uow.orders.get(user_id, order_id), OrderNotFound(field="order_id"))
 
     def list_orders(self, user_id: str, limit: int | None = None, cursor: str | None = None) -> OrderPage:
         return OrderPage(
@@ -233,10 +224,9 @@ class MarketplaceService(Service):
                     log.info("order changed concurrently; retrying", extra={"order_id": order_id})
 
     def sweep_stuck_orders(self, banking: BankingService, limit: int = 100, pages: int = 10) -> int:
-        """Settle PENDING orders past the policy's timeout; returns how many payments were voided.
+        """Settle PENDING orders past the policy's timeout (:meth:`BankingService.resolve_stuck_order`); returns
+        how many payments were voided.
 
-        Each stuck order's payment is voided, or, when it was already decided,
-        that decision is published again so the order settles accordingly.
         Orders come oldest ``sweep_time`` first, ``limit`` a page, up to
         ``pages`` pages a run. Before acting on an order the sweeper backs it
         off (its ``sweep_time`` moves later, doubling each time), so an order

@@ -112,17 +112,15 @@ class OutboxRelay:
             failed_ids = set()  # planted bug 3 (centli.domain.planted): "mostly sent" counts as sent
         done: list[str] = []
         for event in batch:
-            if event.event_id not in failed_ids:
-                self._attempts.pop(event.event_id, None)
-                done.append(event.event_id)
-                continue
-            attempts = self._attempts.get(event.event_id, 0) + 1
-            self._attempts[event.event_id] = attempts
-            if attempts >= self._max_attempts:
+            if event.event_id in failed_ids:
+                attempts = self._attempts.get(event.event_id, 0) + 1
+                if attempts < self._max_attempts:
+                    self._attempts[event.event_id] = attempts
+                    continue
                 log.error("event dead-lettered", extra=_keys(event))
                 self.dead_letters.append(event)
-                self._attempts.pop(event.event_id, None)
-                done.append(event.event_id)
+            self._attempts.pop(event.event_id, None)
+            done.append(event.event_id)
         self._outbox.mark_published(done)
         return len(done)
 

@@ -1,4 +1,5 @@
-"""What the use-case services share: their collaborators, and the one way to read a page behind a cursor."""
+"""What the use-case services share: their collaborators, one way to read a record that must exist, and one
+way to read a page behind a cursor."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from centli.domain.cursor import CursorCodec
+from centli.domain.errors import DomainError
 from centli.domain.events import EventFactory
 from centli.domain.policy import DEFAULT_PAGE_SIZE, BankPolicy
 from centli.ports.clock import Clock, IdGenerator
@@ -25,6 +27,13 @@ class Service:
         self._policy = policy
         self._cursors = cursors
         self._new_event = EventFactory(ids, clock)
+
+    def _found(self, read: Callable[[UnitOfWork], T | None], missing: DomainError) -> T:
+        with self._uow() as uow:
+            found = read(uow)
+        if found is None:
+            raise missing
+        return found
 
     def _page(
         self,

@@ -1,21 +1,9 @@
-"""Merchant settlement: sales land in clearing accounts; the sweeper settles them into the seller's account.
+"""Merchant settlement (docs/architecture.md): sales land in clearing accounts; the sweeper settles them.
 
-A popular seller would be one hot item if every payment credited its
-account. Instead a purchase payment credits one of ``CLEARING_ACCOUNTS``
-clearing accounts of the seller, chosen by the order id (a stable hash), and
-the sweeper moves each clearing account's balance into the seller's account
-in one transfer per run ("Liquidación de ventas").
-
-Clearing accounts are ordinary ledger accounts: opened (balance 0) when a
-product names the seller's account at load, balances derived from entries,
-never negative, money conserved. Each is owned by its own *clearing user*
-derived from the seller's user (``<seller user>~clrNN``), so each has its own
-partition key in every store; ``~`` is refused in every id that comes from
-input or a load file, so no customer can name, read or move one. The
-seller's ``listAccounts`` shows the seller's own accounts only: money still
-in clearing appears in the seller's account, as one settlement credit per
-clearing account, at most one settlement interval (the sweeper's schedule)
-after the sale.
+A popular seller would be one hot item if every payment credited its account, so a payment credits one
+of the seller's ``CLEARING_ACCOUNTS`` clearing accounts, chosen by a stable hash of the order id. Each is
+owned by its own clearing user (``<seller user>~clrNNN``), so it has its own partition key in every
+store; ``~`` is refused in every id from input or a load file, so no customer can name, read or move one.
 """
 
 from __future__ import annotations
@@ -39,18 +27,17 @@ def bucket(text: str, buckets: int) -> int:
 
 
 def clearing_account(seller: AccountRef, index: int) -> AccountRef:
-    """The seller's clearing account number ``index``."""
     suffix = f"{CLEARING_MARK}{index:03d}"
     return AccountRef(seller.user_id + suffix, seller.account_id + suffix)
 
 
-def clearing_accounts(seller: AccountRef, count: int = CLEARING_ACCOUNTS) -> list[AccountRef]:
-    return [clearing_account(seller, i) for i in range(count)]
+def clearing_accounts(seller: AccountRef) -> list[AccountRef]:
+    return [clearing_account(seller, i) for i in range(CLEARING_ACCOUNTS)]
 
 
-def clearing_for_order(seller: AccountRef, order_id: str, count: int = CLEARING_ACCOUNTS) -> AccountRef:
+def clearing_for_order(seller: AccountRef, order_id: str) -> AccountRef:
     """Where an order's payment lands: the same clearing account for every retry of that order."""
-    return clearing_account(seller, bucket(order_id, count))
+    return clearing_account(seller, bucket(order_id, CLEARING_ACCOUNTS))
 
 
 def is_clearing(account_id: str) -> bool:
@@ -59,8 +46,6 @@ def is_clearing(account_id: str) -> bool:
 
 def seller_of(account: AccountRef) -> AccountRef | None:
     """The seller account a clearing account settles into, or None for any other account."""
-    if CLEARING_MARK not in account.account_id:
-        return None
     user, mark, user_index = account.user_id.rpartition(CLEARING_MARK)
     seller_account, mark2, account_index = account.account_id.rpartition(CLEARING_MARK)
     if not (mark and mark2 and user and seller_account and user_index == account_index and user_index.isdigit()):
