@@ -30,18 +30,11 @@ TRANSFER_REQUESTED: Final = "TRANSFER_REQUESTED"
 TRANSFER_COMPLETED: Final = "TRANSFER_COMPLETED"
 TRANSFER_FAILED: Final = "TRANSFER_FAILED"
 
-_SOURCES: Final[dict[str, str]] = {
-    PURCHASE_INITIATED: MARKETPLACE_SOURCE,
-    INVENTORY_RESERVED: MARKETPLACE_SOURCE,
-    INVENTORY_RELEASED: MARKETPLACE_SOURCE,
-    ORDER_CONFIRMED: MARKETPLACE_SOURCE,
-    ORDER_CANCELLED: MARKETPLACE_SOURCE,
-    PAYMENT_COMPLETED: CORE_BANKING_SOURCE,
-    PAYMENT_FAILED: CORE_BANKING_SOURCE,
-    TRANSFER_REQUESTED: CORE_BANKING_SOURCE,
-    TRANSFER_COMPLETED: CORE_BANKING_SOURCE,
-    TRANSFER_FAILED: CORE_BANKING_SOURCE,
-}
+_SOURCES: Final[dict[str, str]] = dict.fromkeys(
+    (PURCHASE_INITIATED, INVENTORY_RESERVED, INVENTORY_RELEASED, ORDER_CONFIRMED, ORDER_CANCELLED), MARKETPLACE_SOURCE
+) | dict.fromkeys(
+    (PAYMENT_COMPLETED, PAYMENT_FAILED, TRANSFER_REQUESTED, TRANSFER_COMPLETED, TRANSFER_FAILED), CORE_BANKING_SOURCE
+)
 EVENT_TYPES: Final = frozenset(_SOURCES)
 
 #: What a consumer did with an event, recorded with its inbox mark (in the same atomic write).
@@ -223,18 +216,18 @@ class TransferCompleted(SagaFact):
     amount: Money
 
 
+@dataclass(frozen=True, slots=True)
 class EventFactory:
     """Stamps new events with an id and the application's clock."""
 
-    def __init__(self, ids: IdGenerator, clock: Clock) -> None:
-        self._ids = ids
-        self._clock = clock
+    ids: IdGenerator
+    clock: Clock
 
     def __call__(self, fact: SagaFact, user_id: str, correlation_id: str, causation_id: str | None) -> DomainEvent:
         return DomainEvent(
-            event_id=self._ids.new_id("evt"),
+            event_id=self.ids.new_id("evt"),
             type=fact.type,
-            occurred_at=self._clock.now(),
+            occurred_at=self.clock.now(),
             correlation_id=correlation_id,
             causation_id=causation_id,
             user_id=user_id,

@@ -171,21 +171,18 @@ class NewAccount:
     opened_at: datetime
 
     @property
-    def opening_entry_id(self) -> str:
-        return f"open-{self.account_id}"
-
-    @property
     def account(self) -> Account:
         """The account as opened: its balance is the opening balance."""
         return Account(self.account_id, self.user_id, self.alias, self.opening_balance)
 
     def opening_entry(self) -> LedgerEntry:
         """The first entry of every account: a CREDIT of the opening balance, its own transfer."""
+        entry_id = f"open-{self.account_id}"
         return LedgerEntry(
-            entry_id=self.opening_entry_id,
+            entry_id=entry_id,
             account_id=self.account_id,
             user_id=self.user_id,
-            transfer_id=self.opening_entry_id,
+            transfer_id=entry_id,
             direction="CREDIT",
             amount=self.opening_balance,
             description=OPENING_DESCRIPTION,
