@@ -67,7 +67,7 @@ class DomainEvent:
         return {
             "event_id": self.event_id,
             "type": self.type,
-            "occurred_at": _iso_millis(self.occurred_at),
+            "occurred_at": self.occurred_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
             "user_id": self.user_id,
@@ -82,21 +82,16 @@ class DomainEvent:
         payload = detail.get("payload") or {}
         if not isinstance(payload, dict):
             raise ValueError("payload must be an object")
-        occurred = str(detail["occurred_at"]).replace("Z", "+00:00")
         causation = detail.get("causation_id")
         return cls(
             event_id=str(detail["event_id"]),
             type=event_type,
-            occurred_at=datetime.fromisoformat(occurred),
+            occurred_at=datetime.fromisoformat(str(detail["occurred_at"])),  # "Z" is read as UTC since Python 3.11
             correlation_id=str(detail["correlation_id"]),
             causation_id=None if causation is None else str(causation),
             user_id=str(detail["user_id"]),
             payload=payload,
         )
-
-
-def _iso_millis(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EventAlreadyProcessed(Exception):

@@ -89,9 +89,9 @@ class Money:
 
 def parse_currency(raw: object, supported: frozenset[str] | None = None) -> str:
     """A currency code from input: three letters, upper-cased, and supported."""
-    if not isinstance(raw, str) or not _CURRENCY_RE.match(raw.strip().upper()):
+    code = raw.strip().upper() if isinstance(raw, str) else ""
+    if not _CURRENCY_RE.match(code):
         raise UnsupportedCurrency("The currency must be a three-letter code such as MXN.", field="currency")
-    code = raw.strip().upper()
     if supported is not None and code not in supported:
         raise UnsupportedCurrency(f"The currency {code} is not supported here.", field="currency")
     return code
