@@ -251,8 +251,4 @@ def from_flat(cls: type[R], data: Mapping[str, Any]) -> R:
     return cls(**values)
 
 
-def _datetime(value: object) -> datetime:
-    return datetime.fromisoformat(str(value))
-
-
-_PARSERS: dict[str, Callable[[Any], object]] = {"int": int, "datetime": _datetime}
+_PARSERS: dict[str, Callable[[Any], object]] = {"int": int, "datetime": datetime.fromisoformat}
