@@ -30,18 +30,11 @@ TRANSFER_REQUESTED: Final = "TRANSFER_REQUESTED"
 TRANSFER_COMPLETED: Final = "TRANSFER_COMPLETED"
 TRANSFER_FAILED: Final = "TRANSFER_FAILED"
 
-_SOURCES: Final[dict[str, str]] = {
-    PURCHASE_INITIATED: MARKETPLACE_SOURCE,
-    INVENTORY_RESERVED: MARKETPLACE_SOURCE,
-    INVENTORY_RELEASED: MARKETPLACE_SOURCE,
-    ORDER_CONFIRMED: MARKETPLACE_SOURCE,
-    ORDER_CANCELLED: MARKETPLACE_SOURCE,
-    PAYMENT_COMPLETED: CORE_BANKING_SOURCE,
-    PAYMENT_FAILED: CORE_BANKING_SOURCE,
-    TRANSFER_REQUESTED: CORE_BANKING_SOURCE,
-    TRANSFER_COMPLETED: CORE_BANKING_SOURCE,
-    TRANSFER_FAILED: CORE_BANKING_SOURCE,
-}
+_SOURCES: Final[dict[str, str]] = dict.fromkeys(
+    (PURCHASE_INITIATED, INVENTORY_RESERVED, INVENTORY_RELEASED, ORDER_CONFIRMED, ORDER_CANCELLED), MARKETPLACE_SOURCE
+) | dict.fromkeys(
+    (PAYMENT_COMPLETED, PAYMENT_FAILED, TRANSFER_REQUESTED, TRANSFER_COMPLETED, TRANSFER_FAILED), CORE_BANKING_SOURCE
+)
 EVENT_TYPES: Final = frozenset(_SOURCES)
 
 #: What a consumer did with an event, recorded with its inbox mark (in the same atomic write).
@@ -74,7 +67,7 @@ class DomainEvent:
         return {
             "event_id": self.event_id,
             "type": self.type,
-            "occurred_at": _iso_millis(self.occurred_at),
+            "occurred_at": self.occurred_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "correlation_id": self.correlation_id,
             "causation_id": self.causation_id,
             "user_id": self.user_id,
@@ -89,21 +82,16 @@ class DomainEvent:
         payload = detail.get("payload") or {}
         if not isinstance(payload, dict):
             raise ValueError("payload must be an object")
-        occurred = str(detail["occurred_at"]).replace("Z", "+00:00")
         causation = detail.get("causation_id")
         return cls(
             event_id=str(detail["event_id"]),
             type=event_type,
-            occurred_at=datetime.fromisoformat(occurred),
+            occurred_at=datetime.fromisoformat(str(detail["occurred_at"])),  # "Z" is read as UTC since Python 3.11
             correlation_id=str(detail["correlation_id"]),
             causation_id=None if causation is None else str(causation),
             user_id=str(detail["user_id"]),
             payload=payload,
         )
-
-
-def _iso_millis(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EventAlreadyProcessed(Exception):
@@ -223,18 +211,18 @@ class TransferCompleted(SagaFact):
     amount: Money
 
 
+@dataclass(frozen=True, slots=True)
 class EventFactory:
     """Stamps new events with an id and the application's clock."""
 
-    def __init__(self, ids: IdGenerator, clock: Clock) -> None:
-        self._ids = ids
-        self._clock = clock
+    ids: IdGenerator
+    clock: Clock
 
     def __call__(self, fact: SagaFact, user_id: str, correlation_id: str, causation_id: str | None) -> DomainEvent:
         return DomainEvent(
-            event_id=self._ids.new_id("evt"),
+            event_id=self.ids.new_id("evt"),
             type=fact.type,
-            occurred_at=self._clock.now(),
+            occurred_at=self.clock.now(),
             correlation_id=correlation_id,
             causation_id=causation_id,
             user_id=user_id,

@@ -7,9 +7,10 @@ of its entries, and never goes below zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from centli.domain.money import Money
 
@@ -110,35 +111,12 @@ class Transfer:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "transfer_id": self.transfer_id,
-            "user_id": self.user_id,
-            "from_account_id": self.from_account_id,
-            "to_user_id": self.to.user_id,
-            "to_account_id": self.to.account_id,
-            "amount_minor": self.amount.minor,
-            "currency": self.amount.currency,
-            "concept": self.concept,
-            "created_at": self.created_at.isoformat(),
-            "kind": self.kind,
-            "beneficiary_id": self.beneficiary_id,
-            "status": self.status,
-        }
+        return to_flat(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Transfer:
-        return cls(
-            transfer_id=str(data["transfer_id"]),
-            user_id=str(data["user_id"]),
-            from_account_id=str(data["from_account_id"]),
-            to=AccountRef(str(data["to_user_id"]), str(data["to_account_id"])),
-            amount=Money(int(data["amount_minor"]), str(data["currency"])),
-            concept=str(data["concept"]),
-            created_at=datetime.fromisoformat(str(data["created_at"])),
-            kind=next((k for k in _KINDS if k == data.get("kind")), "TRANSFER"),
-            beneficiary_id=None if data.get("beneficiary_id") is None else str(data["beneficiary_id"]),
-            status=str(data.get("status", "COMPLETED")),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> Transfer:
+        transfer = from_flat(cls, data)
+        return transfer if transfer.kind in _KINDS else replace(transfer, kind="TRANSFER")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,21 +149,18 @@ class NewAccount:
     opened_at: datetime
 
     @property
-    def opening_entry_id(self) -> str:
-        return f"open-{self.account_id}"
-
-    @property
     def account(self) -> Account:
         """The account as opened: its balance is the opening balance."""
         return Account(self.account_id, self.user_id, self.alias, self.opening_balance)
 
     def opening_entry(self) -> LedgerEntry:
         """The first entry of every account: a CREDIT of the opening balance, its own transfer."""
+        entry_id = f"open-{self.account_id}"
         return LedgerEntry(
-            entry_id=self.opening_entry_id,
+            entry_id=entry_id,
             account_id=self.account_id,
             user_id=self.user_id,
-            transfer_id=self.opening_entry_id,
+            transfer_id=entry_id,
             direction="CREDIT",
             amount=self.opening_balance,
             description=OPENING_DESCRIPTION,
@@ -237,3 +212,43 @@ def order_of_payment(transfer: Transfer) -> str | None:
     if transfer.kind != "PURCHASE_PAYMENT" or not transfer.concept.startswith(_PAYMENT_PREFIX):
         return None
     return transfer.concept[len(_PAYMENT_PREFIX) :]
+
+
+class Record(Protocol):
+    """A dataclass instance (what :func:`dataclasses.fields` takes)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+
+def to_flat(record: Record) -> dict[str, Any]:
+    """A stored record (a Transfer, an Order) as flat JSON, field by field: a Money ``x`` as ``x_minor`` plus
+    ``currency``, an AccountRef ``x`` as ``x_user_id`` plus ``x_account_id``, a datetime as ISO text."""
+    data: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, Money):
+            data[f"{f.name}_minor"], data["currency"] = value.minor, value.currency
+        elif isinstance(value, AccountRef):
+            data[f"{f.name}_user_id"], data[f"{f.name}_account_id"] = value.user_id, value.account_id
+        else:
+            data[f.name] = value.isoformat() if isinstance(value, datetime) else value
+    return data
+
+
+R = TypeVar("R", bound=Record)
+
+
+def from_flat(cls: type[R], data: Mapping[str, Any]) -> R:
+    """The record :func:`to_flat` wrote (a value missing or null: the field's default)."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.type == "Money":
+            values[f.name] = Money(int(data[f"{f.name}_minor"]), str(data["currency"]))
+        elif f.type == "AccountRef":
+            values[f.name] = AccountRef(str(data[f"{f.name}_user_id"]), str(data[f"{f.name}_account_id"]))
+        elif data.get(f.name) is not None:
+            values[f.name] = _PARSERS.get(str(f.type).split(" ")[0], str)(data[f.name])
+    return cls(**values)
+
+
+_PARSERS: dict[str, Callable[[Any], object]] = {"int": int, "datetime": datetime.fromisoformat}

@@ -7,10 +7,10 @@ lists; output is a decimal string such as ``"1500.00"``.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import total_ordering
 
 from centli.domain.errors import InvalidAmount, UnsupportedCurrency
 
@@ -27,9 +27,10 @@ _CURRENCY_RE = re.compile(r"^[A-Z]{3}\Z")  # \Z: "$" would accept a trailing new
 _AMOUNT_RE = re.compile(r"^(?P<whole>\d+)(?:\.(?P<frac>\d+))?\Z", re.ASCII)  # ASCII digits only
 
 
-@dataclass(frozen=True, slots=True, order=False)
+@total_ordering
+@dataclass(frozen=True, slots=True)
 class Money:
-    """An exact amount: ``minor`` units (centavos) of ``currency``."""
+    """An exact amount: ``minor`` units (centavos) of ``currency``. Mixing currencies raises ValueError."""
 
     minor: int
     currency: str = DEFAULT_CURRENCY
@@ -51,17 +52,16 @@ class Money:
         minor = _parse_unsigned(text[1:] if negative else text)
         return cls(-minor if negative else minor, currency)
 
-    def _same(self, other: Money) -> None:
+    def _minor_of(self, other: Money) -> int:
         if other.currency != self.currency:
             raise ValueError(f"currency mismatch: {self.currency} vs {other.currency}")
+        return other.minor
 
     def __add__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.minor + other.minor, self.currency)
+        return Money(self.minor + self._minor_of(other), self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.minor - other.minor, self.currency)
+        return Money(self.minor - self._minor_of(other), self.currency)
 
     def __neg__(self) -> Money:
         return Money(-self.minor, self.currency)
@@ -70,20 +70,8 @@ class Money:
         return Money(self.minor * quantity, self.currency)
 
     def __lt__(self, other: Money) -> bool:
-        self._same(other)
-        return self.minor < other.minor
-
-    def __le__(self, other: Money) -> bool:
-        self._same(other)
-        return self.minor <= other.minor
-
-    def __gt__(self, other: Money) -> bool:
-        self._same(other)
-        return self.minor > other.minor
-
-    def __ge__(self, other: Money) -> bool:
-        self._same(other)
-        return self.minor >= other.minor
+        """The other comparisons follow from this one (``total_ordering``), so all refuse another currency."""
+        return self.minor < self._minor_of(other)
 
     @property
     def is_negative(self) -> bool:
@@ -101,9 +89,9 @@ class Money:
 
 def parse_currency(raw: object, supported: frozenset[str] | None = None) -> str:
     """A currency code from input: three letters, upper-cased, and supported."""
-    if not isinstance(raw, str) or not _CURRENCY_RE.match(raw.strip().upper()):
+    code = raw.strip().upper() if isinstance(raw, str) else ""
+    if not _CURRENCY_RE.match(code):
         raise UnsupportedCurrency("The currency must be a three-letter code such as MXN.", field="currency")
-    code = raw.strip().upper()
     if supported is not None and code not in supported:
         raise UnsupportedCurrency(f"The currency {code} is not supported here.", field="currency")
     return code
@@ -135,7 +123,7 @@ def parse_minor(raw: object, *, field: str = "amount") -> int:
     match = _AMOUNT_RE.match(text)
     if match is None:
         raise InvalidAmount("Write the amount as plain digits, for example 1500.00.", field=field)
-    if match.group("frac") is not None and len(match.group("frac")) > MINOR_DIGITS:
+    if len(match.group("frac") or "") > MINOR_DIGITS:
         raise InvalidAmount("The amount can have at most two decimals.", field=field)
     if len(match.group("whole").lstrip("0")) > _MAX_INTEGER_DIGITS:
         raise InvalidAmount("The amount is too large.", field=field)
@@ -148,15 +136,11 @@ def parse_minor(raw: object, *, field: str = "amount") -> int:
 def _amount_text(raw: object, field: str) -> str:
     if isinstance(raw, bool):
         raise InvalidAmount("The amount must be a number.", field=field)
-    if isinstance(raw, int):
-        return str(raw)
     if isinstance(raw, float):
-        if not math.isfinite(raw):
-            raise InvalidAmount("The amount must be a finite number.", field=field)
-        return repr(raw)
-    if isinstance(raw, Decimal):
-        if not raw.is_finite():
-            raise InvalidAmount("The amount must be a finite number.", field=field)
+        return repr(raw)  # "nan", "inf" and "-inf" are refused as not finite by the caller
+    if isinstance(raw, Decimal) and not raw.is_finite():
+        raise InvalidAmount("The amount must be a finite number.", field=field)
+    if isinstance(raw, int | Decimal):
         return str(raw)
     if isinstance(raw, str):
         text = raw.strip()
@@ -168,8 +152,7 @@ def _amount_text(raw: object, field: str) -> str:
 
 def _parse_unsigned(text: str) -> int:
     match = _AMOUNT_RE.match(text)
-    if match is None or (match.group("frac") or "").__len__() > MINOR_DIGITS:
+    frac = "" if match is None else match.group("frac") or ""
+    if match is None or len(frac) > MINOR_DIGITS:
         raise ValueError(f"not a decimal amount with at most two decimals: {text!r}")
-    frac = (match.group("frac") or "").ljust(MINOR_DIGITS, "0")
-    whole: str = match.group("whole")
-    return int(whole) * _SCALE + int(frac)
+    return int(match.group("whole")) * _SCALE + int(frac.ljust(MINOR_DIGITS, "0"))

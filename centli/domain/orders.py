@@ -6,13 +6,14 @@ only while the stored version is still the one it was read at.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from centli.domain.backoff import exponential
 from centli.domain.errors import InvalidOrderState
-from centli.domain.ledger import AccountRef
+from centli.domain.ledger import AccountRef, from_flat, to_flat
 from centli.domain.money import Money
 
 OrderStatus = Literal["PENDING", "CONFIRMED", "CANCELLED"]
@@ -72,55 +73,12 @@ class Order:
         return self._move("CANCELLED", at, cancel_reason=reason)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "order_id": self.order_id,
-            "user_id": self.user_id,
-            "product_id": self.product_id,
-            "quantity": self.quantity,
-            "total_minor": self.total.minor,
-            "currency": self.total.currency,
-            "account_id": self.account_id,
-            "seller_user_id": self.seller.user_id,
-            "seller_account_id": self.seller.account_id,
-            "status": self.status,
-            "version": self.version,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-            "correlation_id": self.correlation_id,
-            "cancel_reason": self.cancel_reason,
-            "payment_transfer_id": self.payment_transfer_id,
-            "sweep_from": None if self.sweep_from is None else self.sweep_from.isoformat(),
-            "sweep_attempts": self.sweep_attempts,
-        }
+        return to_flat(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Order:
-        status = str(data["status"])
-        if status not in _ALLOWED:
-            raise ValueError(f"unknown order status {status!r}")
-        return cls(
-            order_id=str(data["order_id"]),
-            user_id=str(data["user_id"]),
-            product_id=str(data["product_id"]),
-            quantity=int(data["quantity"]),
-            total=Money(int(data["total_minor"]), str(data["currency"])),
-            account_id=str(data["account_id"]),
-            seller=AccountRef(str(data["seller_user_id"]), str(data["seller_account_id"])),
-            status=status,  # type: ignore[arg-type]  # checked against _ALLOWED above
-            version=int(data["version"]),
-            created_at=datetime.fromisoformat(str(data["created_at"])),
-            updated_at=datetime.fromisoformat(str(data["updated_at"])),
-            correlation_id=str(data["correlation_id"]),
-            cancel_reason=None if data.get("cancel_reason") is None else str(data["cancel_reason"]),
-            payment_transfer_id=(None if data.get("payment_transfer_id") is None else str(data["payment_transfer_id"])),
-            sweep_from=_sweep_from(data),
-            sweep_attempts=int(data.get("sweep_attempts") or 0),
-        )
-
-
-def _sweep_from(data: dict[str, Any]) -> datetime | None:
-    """None while it equals ``created_at`` (stores that always keep a value give the same order back)."""
-    if data.get("sweep_from") is None:
-        return None
-    value = datetime.fromisoformat(str(data["sweep_from"]))
-    return None if value == datetime.fromisoformat(str(data["created_at"])) else value
+    def from_dict(cls, data: Mapping[str, Any]) -> Order:
+        if data["status"] not in _ALLOWED:
+            raise ValueError(f"unknown order status {data['status']!r}")
+        order = from_flat(cls, data)
+        # sweep_from is None while it equals created_at (stores that always keep a value give the same order back)
+        return replace(order, sweep_from=None) if order.sweep_from == order.created_at else order

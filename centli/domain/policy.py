@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -75,9 +75,7 @@ def whole_number_between(raw: object, field_name: str, low: int, high: int) -> i
 
 
 def parse_int(raw: object, field_name: str) -> int:
-    if isinstance(raw, bool):
-        raise InvalidInput(f"{field_name} must be a whole number.", field=field_name)
-    if isinstance(raw, int):
+    if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     if isinstance(raw, float) and raw.is_integer() and abs(raw) < 2**53:
         return int(raw)
@@ -86,7 +84,6 @@ def parse_int(raw: object, field_name: str) -> int:
     raise InvalidInput(f"{field_name} must be a whole number.", field=field_name)
 
 
-#: An identifier's characters: ASCII letters and digits, ``-``, ``_``, ``.``, ``:``.
 _ID_CHARACTERS = re.compile(r"[A-Za-z0-9_.:-]+")
 
 
@@ -106,20 +103,10 @@ def concept_text(raw: object, field_name: str = "concept") -> str:
 
 
 def search_text(raw: object, field_name: str) -> str:
-    """Words to search the catalog for (a query or a category)."""
-    return optional_text(raw, field_name, MAX_QUERY_LENGTH)
-
-
-def optional_text(raw: object, field_name: str, max_length: int) -> str:
-    """Search words and other text that is used, not stored: non-printable characters are refused."""
-    if raw is None:
-        return ""
-    if not isinstance(raw, str):
-        raise InvalidInput(f"{field_name} must be text.", field=field_name)
-    value = " ".join(raw.split())
-    if len(value) > max_length:
-        raise InvalidInput(f"{field_name} can have at most {max_length} characters.", field=field_name)
-    if any(not ch.isprintable() for ch in value):
+    """Words to search the catalog for (a query or a category): used, not stored, so non-printable characters
+    are refused rather than dropped."""
+    value = _text(raw, field_name, MAX_QUERY_LENGTH)
+    if not value.isprintable():
         raise InvalidInput(f"{field_name} has characters that are not allowed.", field=field_name)
     return value
 
@@ -133,17 +120,25 @@ def customer_text(raw: object, field_name: str, max_length: int) -> str:
     whitespace becomes one space, and the result may have at most
     ``max_length`` characters (else InvalidInput).
     """
-    if raw is None:
-        return ""
-    if not isinstance(raw, str):
-        raise InvalidInput(f"{field_name} must be text.", field=field_name)
+    return _text(raw, field_name, max_length, _without_markup)
+
+
+def _without_markup(raw: str) -> str:
     text = _MARKUP.sub(" ", unicodedata.normalize("NFC", raw))
-    kept = "".join(
+    return "".join(
         " " if ch.isspace() else ch
         for ch in text
         if ch.isspace() or (ch.isprintable() and ch not in _MARKUP_CHARACTERS)
     )
-    value = " ".join(kept.split())
+
+
+def _text(raw: object, field_name: str, max_length: int, clean: Callable[[str], str] = str) -> str:
+    """``raw`` as text (None: ""), ``clean``ed, each run of whitespace one space, at most ``max_length`` long."""
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise InvalidInput(f"{field_name} must be text.", field=field_name)
+    value = " ".join(clean(raw).split())
     if len(value) > max_length:
         raise InvalidInput(f"{field_name} can have at most {max_length} characters.", field=field_name)
     return value
