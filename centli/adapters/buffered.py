@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -17,6 +16,7 @@ from centli.ports.faults import AFTER_COMMIT, BEFORE_COMMIT, FaultPoints
 
 W = TypeVar("W")
 U = TypeVar("U")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,18 @@ class Repositories(Generic[U]):
     outbox: Callable[[U], ports.Outbox]
 
 
+class _Repository(Generic[R]):
+    """A unit of work's repository: its store's class from :class:`Repositories`, made on first use and kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, uow: BufferedUnitOfWork[Any], owner: type) -> R:
+        made: R = getattr(uow.repositories, self.name)(uow)
+        uow.__dict__[self.name] = made  # found first from now on, as a cached_property's value is
+        return made
+
+
 class BufferedUnitOfWork(Generic[W]):
     """Collects write intents; ``commit()`` hands them to ``_apply`` in one atomic step.
 
@@ -45,6 +57,15 @@ class BufferedUnitOfWork(Generic[W]):
     """
 
     repositories: ClassVar[Repositories[Any]]
+    accounts = _Repository[ports.AccountRepository]()
+    beneficiaries = _Repository[ports.BeneficiaryRepository]()
+    ledger = _Repository[ports.LedgerRepository]()
+    limits = _Repository[ports.DailyLimitRepository]()
+    idempotency = _Repository[ports.IdempotencyRepository]()
+    products = _Repository[ports.ProductRepository]()
+    orders = _Repository[ports.OrderRepository]()
+    inbox = _Repository[ports.Inbox]()
+    outbox = _Repository[ports.Outbox]()
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -92,42 +113,6 @@ class BufferedUnitOfWork(Generic[W]):
         read inside the atomic step and the previous entry of every account ``posted`` touches.
         """
         raise NotImplementedError
-
-    @cached_property
-    def accounts(self) -> ports.AccountRepository:
-        return self.repositories.accounts(self)
-
-    @cached_property
-    def beneficiaries(self) -> ports.BeneficiaryRepository:
-        return self.repositories.beneficiaries(self)
-
-    @cached_property
-    def ledger(self) -> ports.LedgerRepository:
-        return self.repositories.ledger(self)
-
-    @cached_property
-    def limits(self) -> ports.DailyLimitRepository:
-        return self.repositories.limits(self)
-
-    @cached_property
-    def idempotency(self) -> ports.IdempotencyRepository:
-        return self.repositories.idempotency(self)
-
-    @cached_property
-    def products(self) -> ports.ProductRepository:
-        return self.repositories.products(self)
-
-    @cached_property
-    def orders(self) -> ports.OrderRepository:
-        return self.repositories.orders(self)
-
-    @cached_property
-    def inbox(self) -> ports.Inbox:
-        return self.repositories.inbox(self)
-
-    @cached_property
-    def outbox(self) -> ports.Outbox:
-        return self.repositories.outbox(self)
 
 
 class StockChanges:

@@ -27,17 +27,10 @@ POOL_SIZE = 8
 class ConnectionPool:
     """Connections to one SQLite file in WAL mode, safe for many threads and processes at once."""
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        synchronous: str = "FULL",
-        busy_timeout: float = BUSY_TIMEOUT,
-    ) -> None:
-        """``synchronous="NORMAL"`` trades durability on power loss (not on a crash) for speed."""
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = BUSY_TIMEOUT) -> None:
         if synchronous not in {"FULL", "NORMAL"}:
             raise ValueError("synchronous must be FULL or NORMAL")
-        self._busy_timeout_ms = int(busy_timeout * 1000)
+        self._busy_timeout = busy_timeout
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.touch(mode=0o600)  # a new file is the owner's only; SQLite gives -wal and -shm the same mode
@@ -51,13 +44,11 @@ class ConnectionPool:
             self._use_wal(connection)
             migrate(connection)
 
-    # connections ----------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(
-            self.path, timeout=self._busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        connection = sqlite3.connect(  # ``timeout`` sets SQLite's busy timeout
+            self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
         )
         connection.row_factory = sqlite3.Row
-        connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute(f"PRAGMA synchronous = {self._synchronous}")
         return connection
@@ -67,7 +58,7 @@ class ConnectionPool:
 
         The switch does not wait in the busy handler, so openers racing on a new file retry here.
         """
-        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        deadline = time.monotonic() + self._busy_timeout
         while True:
             try:
                 mode = str(connection.execute("PRAGMA journal_mode = WAL").fetchone()[0])
@@ -112,30 +103,18 @@ class ConnectionPool:
             self.release(connection)
 
     @contextmanager
-    def writer(self) -> Iterator[None]:
-        """This process's writers queue here rather than in SQLite's busy handler, which polls with sleeps.
-
-        Other processes still meet at the file's lock, under ``busy_timeout``.
-        """
-        if not self._write_lock.acquire(timeout=self._busy_timeout_ms / 1000):
-            raise DependencyUnavailable()
-        try:
-            yield
-        finally:
-            self._write_lock.release()
-
-    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` to ``COMMIT`` on a pooled connection; any failure rolls it all back.
 
-        A busy or broken file is DependencyUnavailable (503).
+        A busy or broken file is DependencyUnavailable (503). This process's writers queue on a lock
+        rather than in SQLite's busy handler, which polls with sleeps; other processes still meet at
+        the file's lock, under ``busy_timeout``.
         """
-        with self.connection() as db, self.writer():
+        with self.connection() as db:
+            if not self._write_lock.acquire(timeout=self._busy_timeout):
+                raise DependencyUnavailable()
             try:
                 db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as busy:
-                raise DependencyUnavailable() from busy
-            try:
                 yield db
                 db.execute("COMMIT")
             except BaseException as failure:
@@ -144,6 +123,8 @@ class ConnectionPool:
                 if isinstance(failure, sqlite3.OperationalError):
                     raise DependencyUnavailable() from failure
                 raise
+            finally:
+                self._write_lock.release()
 
     def close(self) -> None:
         """Close every connection; units of work still running fail on their next statement."""

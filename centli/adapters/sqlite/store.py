@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,8 +40,6 @@ from centli.ports.repositories import Page
 
 T = TypeVar("T")
 
-#: Entries in the table's column order, which :func:`codec.entry` unpacks by position (the history's hot path).
-ALL_ENTRIES = "SELECT * FROM entries ORDER BY seq"
 HISTORY = "SELECT * FROM entries WHERE user_id = ? AND account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
 LAST_ENTRY_AT = "SELECT timestamp FROM entries WHERE user_id = ? AND account_id = ? ORDER BY seq DESC LIMIT 1"
 #: A debit (a negative :delta, :funded = the amount) or a credit (:funded = 0): the posting's one condition per side.
@@ -84,7 +82,7 @@ class SqliteStore(ConnectionPool):
     def pending(self, limit: int) -> list[DomainEvent]:
         """Committed events not yet published, oldest first."""
         rows = self.read("SELECT * FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?", (limit,))
-        return [codec.event(row) for row in rows]
+        return [codec.value(DomainEvent, row) for row in rows]
 
     def mark_published(self, event_ids: Sequence[str]) -> None:
         if not event_ids:
@@ -103,7 +101,7 @@ class SqliteStore(ConnectionPool):
             "SELECT * FROM outbox WHERE event_id = ? OR correlation_id = ? OR payload LIKE ? ESCAPE '\\' ORDER BY seq",
             (text, text, like),
         )
-        return [codec.outbox_record(row) for row in rows]
+        return [codec.value(OutboxRecord, row) for row in rows]
 
     def handled(self, consumer: str, event_id: str) -> InboxRecord | None:
         return codec.get(self.read, InboxRecord, (consumer, event_id))
@@ -111,36 +109,36 @@ class SqliteStore(ConnectionPool):
     def audit_snapshot(self, progress: ReadProgress | None = None) -> AuditSnapshot:
         """Every table in one read transaction: a consistent snapshot, while writers go on (WAL)."""
 
-        def rows(name: str, decode: Callable[[Row], T], order: str = "") -> list[T]:
+        def rows(name: str, kind: type[T], order: str = "") -> list[T]:
             found = []
             for count, row in enumerate(connection.execute(f"SELECT * FROM {name} {order}"), start=1):  # noqa: S608
                 if progress is not None and count % 1000 == 0:
                     progress(name, count)
-                found.append(decode(row))
+                found.append(codec.value(kind, row))
             return found
 
         with self.connection() as connection:
             connection.execute("BEGIN")
             try:
                 entries: dict[tuple[str, str], list[LedgerEntry]] = {}
-                for entry in rows("entries", codec.entry, "ORDER BY seq"):
+                for entry in rows("entries", LedgerEntry, "ORDER BY seq"):
                     entries.setdefault((entry.user_id, entry.account_id), []).append(entry)
-                accounts = rows("accounts", codec.account, "ORDER BY user_id, account_id")
+                accounts = rows("accounts", Account, "ORDER BY user_id, account_id")
                 return AuditSnapshot(
                     ledgers=[AccountLedger(a, entries.get((a.user_id, a.account_id), [])) for a in accounts],
-                    transfers=rows("transfers", codec.transfer),
-                    idempotency=rows("idempotency", codec.record),
-                    products=rows("products", codec.product),
-                    orders=rows("orders", codec.order),
-                    outbox=rows("outbox", codec.outbox_record, "ORDER BY seq"),
-                    inbox=rows("inbox", codec.inbox_record),
+                    transfers=rows("transfers", Transfer),
+                    idempotency=rows("idempotency", IdempotencyRecord),
+                    products=rows("products", Product),
+                    orders=rows("orders", Order),
+                    outbox=rows("outbox", OutboxRecord, "ORDER BY seq"),
+                    inbox=rows("inbox", InboxRecord),
                 )
             finally:
                 connection.execute("COMMIT")
 
     def all_entries(self) -> list[LedgerEntry]:
         """Every ledger entry, oldest first (for invariant checks)."""
-        return [codec.entry(row) for row in self.read(ALL_ENTRIES, ())]
+        return [codec.value(LedgerEntry, row) for row in self.read("SELECT * FROM entries ORDER BY seq")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +200,8 @@ class _Repo:
 
 class _Accounts(_Repo):
     def list_for_user(self, user_id: str) -> list[Account]:
-        return [
-            codec.account(r)
-            for r in self._read("SELECT * FROM accounts WHERE user_id = ? ORDER BY account_id", (user_id,))
-        ]
+        rows = self._read("SELECT * FROM accounts WHERE user_id = ? ORDER BY account_id", (user_id,))
+        return [codec.value(Account, row) for row in rows]
 
     def get(self, user_id: str, account_id: str) -> Account | None:
         return self._get(Account, user_id, account_id)
@@ -215,8 +211,8 @@ class _Accounts(_Repo):
 
     def open(self, account: NewAccount) -> None:
         def write(tx: _Tx) -> None:
-            if tx.insert("accounts", codec.account_row(account.account)):
-                tx.insert("entries", codec.entry_row(account.opening_entry()))
+            if tx.insert("accounts", codec.row(account.account)):
+                tx.insert("entries", codec.row(account.opening_entry()))
 
         self._uow.buffer(write)
 
@@ -228,13 +224,13 @@ class _Accounts(_Repo):
 class _Beneficiaries(_Repo):
     def list_for_user(self, user_id: str) -> list[Beneficiary]:
         rows = self._read("SELECT * FROM beneficiaries WHERE user_id = ? ORDER BY beneficiary_id", (user_id,))
-        return [codec.beneficiary(row) for row in rows]
+        return [codec.value(Beneficiary, row) for row in rows]
 
     def get(self, user_id: str, beneficiary_id: str) -> Beneficiary | None:
         return self._get(Beneficiary, user_id, beneficiary_id)
 
     def add(self, beneficiary: Beneficiary) -> None:
-        self._uow.buffer(lambda tx: tx.insert("beneficiaries", asdict(beneficiary), replace_where="TRUE"))
+        self._uow.buffer(lambda tx: tx.insert("beneficiaries", codec.row(beneficiary), replace_where="TRUE"))
 
 
 class _Ledger(_Repo):
@@ -255,11 +251,11 @@ class _Ledger(_Repo):
                     raise rules.failed(refusal)
                 after.append(Money(int(moved[0]), amount.currency))
             stamped = transfer.stamped(tx.stamp)
-            if not tx.insert("transfers", codec.transfer_row(stamped)):
+            if not tx.insert("transfers", codec.row(stamped)):
                 stored = tx.get(Transfer, (transfer.user_id, transfer.transfer_id))
                 raise rules.failed(rules.refuse_new(stored, "transfer"))
             for entry in stamped.entries(*after):
-                tx.insert("entries", codec.entry_row(entry))
+                tx.insert("entries", codec.row(entry))
 
         self._uow.buffer(write, posts=transfer)
 
@@ -272,7 +268,7 @@ class _Ledger(_Repo):
         # The position is the sequence number of the last entry shown: later entries never shift it.
         before = 2**63 - 1 if position is None else _sequence(position)
         page = Page.cut(self._read(HISTORY, (user_id, account_id, before, limit + 1)), limit, lambda r: str(r[0]))
-        return Page([codec.entry(row) for row in page.items], page.next_position)
+        return Page([codec.value(LedgerEntry, row) for row in page.items], page.next_position)
 
 
 class _DailyLimits(_Repo):
@@ -299,9 +295,7 @@ class _Idempotency(_Repo):
         def write(tx: _Tx) -> None:
             # Insert, or take over an expired record; a live one stays and answers.
             stored = rules.answer_at(record, tx.posted, tx.stamp)
-            if not tx.insert(
-                "idempotency", codec.record_row(stored), replace_where="expires_at <= excluded.created_at"
-            ):
+            if not tx.insert("idempotency", codec.row(stored), replace_where="expires_at <= excluded.created_at"):
                 existing = tx.get(IdempotencyRecord, (record.user_id, record.key))
                 raise rules.failed(rules.refuse_claim(existing, record))
 
@@ -318,11 +312,11 @@ class _Products(_Repo, StockChanges):
     def search(self, query: str | None, category: str | None, limit: int, position: str | None) -> Page[Product]:
         rows = self._read("SELECT * FROM products WHERE product_id > ? ORDER BY product_id", (position or "",))
         # Matching folds case and accents in Python, exactly as the domain defines it.
-        matches = [p for p in map(codec.product, rows) if p.matches(query, category)]
+        matches = [p for p in (codec.value(Product, row) for row in rows) if p.matches(query, category)]
         return Page.cut(matches, limit, lambda p: p.product_id)
 
     def add(self, product: Product) -> None:
-        self._uow.buffer(lambda tx: tx.insert("products", codec.product_row(product)))
+        self._uow.buffer(lambda tx: tx.insert("products", codec.row(product)))
 
     def _change(self, product_id: str, change: rules.StockChange, quantity: int) -> None:
         def write(tx: _Tx) -> None:
@@ -343,14 +337,14 @@ class _Orders(_Repo):
             "SELECT * FROM orders WHERE user_id = ?1 AND (?2 IS NULL OR order_id < ?2) ORDER BY order_id DESC LIMIT ?3",
             (user_id, position, limit + 1),
         )
-        return Page.cut([codec.order(row) for row in rows], limit, lambda o: o.order_id)
+        return Page.cut([codec.value(Order, row) for row in rows], limit, lambda o: o.order_id)
 
     def list_pending_before(self, cutoff: datetime, limit: int) -> list[Order]:
         rows = self._read(
             "SELECT * FROM orders WHERE status = 'PENDING' AND sweep_from < ? ORDER BY sweep_from, order_id LIMIT ?",
             (utc_text(cutoff), limit),
         )
-        return [codec.order(row) for row in rows]
+        return [codec.value(Order, row) for row in rows]
 
     def add(self, order: Order) -> None:
         def write(tx: _Tx) -> None:
@@ -378,8 +372,7 @@ class _Inbox(_Repo):
         self, consumer: str, event_id: str, outcome: str = PROCESSED, at: datetime | None = None
     ) -> None:
         def write(tx: _Tx) -> None:
-            row = {"consumer": consumer, "event_id": event_id, "processed_at": utc_text(at or tx.stamp)}
-            if not tx.insert("inbox", {**row, "outcome": outcome}):
+            if not tx.insert("inbox", codec.row(InboxRecord(consumer, event_id, outcome, at or tx.stamp))):
                 raise rules.failed(rules.refuse_processed(True, consumer, event_id))
 
         self._uow.buffer(write, first=True)
@@ -388,7 +381,7 @@ class _Inbox(_Repo):
 class _Outbox(_Repo):
     def add(self, event: DomainEvent) -> None:
         # An event id already stored is kept as it was.
-        self._uow.buffer(lambda tx: tx.insert("outbox", codec.event_row(event)))
+        self._uow.buffer(lambda tx: tx.insert("outbox", codec.row(event)))
 
 
 SqliteUnitOfWork.repositories = Repositories(
