@@ -7,9 +7,11 @@ of its entries, and never goes below zero.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from functools import cache
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from centli.domain.money import Money
@@ -220,9 +222,9 @@ class Record(Protocol):
     __dataclass_fields__: ClassVar[dict[str, Any]]
 
 
-def to_flat(record: Record) -> dict[str, Any]:
-    """A stored record (a Transfer, an Order) as flat JSON, field by field: a Money ``x`` as ``x_minor`` plus
-    ``currency``, an AccountRef ``x`` as ``x_user_id`` plus ``x_account_id``, a datetime as ISO text."""
+def to_flat(record: Record, time: Callable[[datetime], str] = datetime.isoformat) -> dict[str, Any]:
+    """A stored record as flat data, field by field: a Money ``x`` as ``x_minor`` plus ``currency``, an
+    AccountRef ``x`` as ``x_user_id`` plus ``x_account_id``, a datetime as ``time`` makes it text."""
     data: dict[str, Any] = {}
     for f in fields(record):
         value = getattr(record, f.name)
@@ -231,7 +233,7 @@ def to_flat(record: Record) -> dict[str, Any]:
         elif isinstance(value, AccountRef):
             data[f"{f.name}_user_id"], data[f"{f.name}_account_id"] = value.user_id, value.account_id
         else:
-            data[f.name] = value.isoformat() if isinstance(value, datetime) else value
+            data[f.name] = time(value) if isinstance(value, datetime) else value
     return data
 
 
@@ -239,16 +241,27 @@ R = TypeVar("R", bound=Record)
 
 
 def from_flat(cls: type[R], data: Mapping[str, Any]) -> R:
-    """The record :func:`to_flat` wrote (a value missing or null: the field's default)."""
+    """The record :func:`to_flat` wrote (a value missing: the field's default; a dict may be JSON text)."""
     values: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.type == "Money":
-            values[f.name] = Money(int(data[f"{f.name}_minor"]), str(data["currency"]))
-        elif f.type == "AccountRef":
-            values[f.name] = AccountRef(str(data[f"{f.name}_user_id"]), str(data[f"{f.name}_account_id"]))
-        elif data.get(f.name) is not None:
-            values[f.name] = _PARSERS.get(str(f.type).split(" ")[0], str)(data[f.name])
+    for name, kind in _layout(cls):
+        if kind == "Money":
+            values[name] = Money(int(data[f"{name}_minor"]), str(data["currency"]))
+        elif kind == "AccountRef":
+            values[name] = AccountRef(str(data[f"{name}_user_id"]), str(data[f"{name}_account_id"]))
+        elif name in data:
+            raw = data[name]
+            values[name] = None if raw is None else _PARSERS.get(kind, str)(raw)
     return cls(**values)
 
 
-_PARSERS: dict[str, Callable[[Any], object]] = {"int": int, "datetime": datetime.fromisoformat}
+@cache
+def _layout(cls: type[Record]) -> tuple[tuple[str, str], ...]:
+    """Each field's name and type name (annotations are text here: ``datetime | None`` is ``datetime``)."""
+    return tuple((f.name, str(f.type).split(" ")[0].split("[")[0]) for f in fields(cls))
+
+
+def _dict(raw: Any) -> dict[str, Any]:
+    return json.loads(raw) if isinstance(raw, str) else dict(raw)
+
+
+_PARSERS: dict[str, Callable[[Any], object]] = {"int": int, "datetime": datetime.fromisoformat, "dict": _dict}

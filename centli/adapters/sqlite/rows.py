@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, cast
 
 from centli.domain.audit import InboxRecord, OutboxRecord
 from centli.domain.catalog import Product
 from centli.domain.events import DomainEvent
 from centli.domain.idempotency import IdempotencyRecord
-from centli.domain.ledger import Account, AccountRef, Beneficiary, LedgerEntry, Transfer
+from centli.domain.ledger import Account, Beneficiary, LedgerEntry, Transfer, from_flat, to_flat
 from centli.domain.money import Money
 from centli.domain.orders import Order
 
@@ -35,58 +34,19 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-_COLUMNS: dict[type, list[tuple[str, type]]] = {}
-
-
-def _columns(kind: type) -> list[tuple[str, type]]:
-    """Each field of ``kind`` with what its column holds: Money, AccountRef, datetime, dict, or the value itself."""
-    if kind not in _COLUMNS:
-        hints = get_type_hints(kind)
-        held: list[tuple[str, type]] = []
-        for field in fields(kind):
-            hint = hints[field.name]
-            as_type = next((t for t in (Money, AccountRef, datetime) if t is hint or t in get_args(hint)), object)
-            held.append((field.name, dict if get_origin(hint) is dict else as_type))
-        _COLUMNS[kind] = held
-    return _COLUMNS[kind]
-
-
 def row(data: Any) -> dict[str, Any]:
     """The columns of a domain dataclass (see the module docstring)."""
-    columns: dict[str, Any] = {}
-    for name, held in _columns(type(data)):
-        part = getattr(data, name)
-        if held is Money:
-            columns[f"{name}_minor"], columns["currency"] = part.minor, part.currency
-        elif held is AccountRef:
-            columns[f"{name}_user_id"], columns[f"{name}_account_id"] = part.user_id, part.account_id
-        elif held is datetime and part is not None:
-            columns[name] = utc_text(part)
-        elif held is dict:
-            columns[name] = json.dumps(part, separators=(",", ":"), ensure_ascii=False)
-        else:
-            columns[name] = part
-    return columns
+    flat = to_flat(data, time=utc_text)
+    return {
+        k: json.dumps(v, separators=(",", ":"), ensure_ascii=False) if isinstance(v, dict) else v
+        for k, v in flat.items()
+    }
 
 
 def value(kind: type[T], found: Row) -> T:
     """The ``kind`` a row holds: :func:`row` undone."""
     read = _READERS.get(kind)
-    if read is not None:
-        return cast(T, read(found))
-    values: dict[str, Any] = {}
-    for name, held in _columns(kind):
-        if held is Money:
-            values[name] = Money(found[f"{name}_minor"], found["currency"])
-        elif held is AccountRef:
-            values[name] = AccountRef(found[f"{name}_user_id"], found[f"{name}_account_id"])
-        elif held is datetime and found[name] is not None:
-            values[name] = datetime.fromisoformat(found[name])
-        elif held is dict:
-            values[name] = json.loads(found[name])
-        else:
-            values[name] = found[name]
-    return kind(**values)
+    return cast(T, read(found) if read is not None else from_flat(kind, dict(found)))  # type: ignore[type-var]
 
 
 def _entry(found: Row) -> LedgerEntry:
