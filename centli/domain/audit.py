@@ -72,7 +72,6 @@ class AuditSnapshot:
     products: list[Product] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
     outbox: list[OutboxRecord] = field(default_factory=list)
-    inbox: list[InboxRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,6 @@ class DynamoStore(Runner):
             products=[c.product_from_item(i) for i in self.scan_all(t.products, progress)],
             orders=[c.order_from_item(i) for i in self.scan_all(t.orders, progress)],
             outbox=self._outbox_records(self.scan_all(t.outbox, progress)),
-            inbox=[c.inbox_record(i) for i in self.scan_all(t.processed, progress)],
         )
 
     # TraceReader: an operator's lookup; it scans the outbox (7 days of events, TTL) -------

@@ -89,7 +89,6 @@ class InMemoryStore:
                 products=list(t["products"].values()),
                 orders=list(t["orders"].values()),
                 outbox=self._outbox_records(),
-                inbox=list(t["inbox"].values()),
             )
         if progress is not None:
             progress("store", sum(len(v) for v in t.values()))

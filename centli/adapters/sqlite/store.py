@@ -131,7 +131,6 @@ class SqliteStore(ConnectionPool):
                     products=rows("products", Product),
                     orders=rows("orders", Order),
                     outbox=rows("outbox", OutboxRecord, "ORDER BY seq"),
-                    inbox=rows("inbox", InboxRecord),
                 )
             finally:
                 connection.execute("COMMIT")
