@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from centli.domain.ledger import Transfer
 from centli.domain.rules import StockChange
@@ -40,13 +40,28 @@ class _Repository(Generic[R]):
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, uow: BufferedUnitOfWork[Any], owner: type) -> R:
+    def __get__(self, uow: BufferedUnitOfWork[Any, Any] | None, owner: type) -> R:
+        if uow is None:  # looked up on the class (help(), hasattr): the descriptor itself
+            return self  # type: ignore[return-value]
         made: R = getattr(uow.repositories, self.name)(uow)
         uow.__dict__[self.name] = made  # found first from now on, as a cached_property's value is
         return made
 
 
-class BufferedUnitOfWork(Generic[W]):
+class Store(Protocol):
+    """What every store's unit of work reads of its store."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def faults(self) -> FaultPoints: ...
+
+
+S = TypeVar("S", bound=Store)
+
+
+class BufferedUnitOfWork(Generic[W, S]):
     """Collects write intents; ``commit()`` hands them to ``_apply`` in one atomic step.
 
     Idempotency and inbox guards are buffered with ``first=True`` and come
@@ -67,8 +82,8 @@ class BufferedUnitOfWork(Generic[W]):
     inbox = _Repository[ports.Inbox]()
     outbox = _Repository[ports.Outbox]()
 
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
+    def __init__(self, store: S) -> None:
+        self.store, self.clock = store, store.clock
         self._first: list[W] = []
         self._rest: list[W] = []
         self._posted: list[Transfer] = []
@@ -92,7 +107,7 @@ class BufferedUnitOfWork(Generic[W]):
         self.rollback()
         if not writes:
             return self.clock.now()
-        faults = self._fault_points()
+        faults = self.store.faults
         faults.check(BEFORE_COMMIT)
         stamp = self._apply(writes, posted)
         faults.check(AFTER_COMMIT)
@@ -102,9 +117,6 @@ class BufferedUnitOfWork(Generic[W]):
         self._first = []
         self._rest = []
         self._posted = []
-
-    def _fault_points(self) -> FaultPoints:
-        raise NotImplementedError
 
     def _apply(self, writes: list[W], posted: list[Transfer]) -> datetime:
         """Apply every write atomically, or raise the first failing guard's error and write nothing.

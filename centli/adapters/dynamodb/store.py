@@ -139,20 +139,17 @@ class DynamoStore(Runner):
                     raise
 
 
-class DynamoUnitOfWork(BufferedUnitOfWork[Intent]):
+class DynamoUnitOfWork(BufferedUnitOfWork[Intent, DynamoStore]):
     repositories = Repositories(
         r.Accounts, r.Beneficiaries, Ledger, r.DailyLimits, r.Idempotency, r.Products, r.Orders, r.Inbox, r.Outbox
     )
 
     def __init__(self, store: DynamoStore) -> None:
-        super().__init__(store.clock)
-        self.store, self.tables = store, store.tables
+        super().__init__(store)
+        self.tables = store.tables
 
     def buffer_items(self, items: list[c.Item], explain: Explain, *, first: bool = False) -> None:
         self.buffer(Intent(items, explain), first=first)
-
-    def _fault_points(self) -> FaultPoints:
-        return self.store.faults
 
     def _apply(self, writes: list[Intent], posted: list[Transfer]) -> datetime:
         """One TransactWriteItems, stamped with the clock read now; a re-stamp when a head holds a later entry."""

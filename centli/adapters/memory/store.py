@@ -130,14 +130,7 @@ class _Stage:
 Write = Callable[[_Stage], object]
 
 
-class InMemoryUnitOfWork(BufferedUnitOfWork[Write]):
-    def __init__(self, store: InMemoryStore) -> None:
-        super().__init__(store.clock)
-        self.store = store
-
-    def _fault_points(self) -> FaultPoints:
-        return self.store.faults
-
+class InMemoryUnitOfWork(BufferedUnitOfWork[Write, InMemoryStore]):
     def _apply(self, writes: list[Write], posted: list[Transfer]) -> datetime:
         with self.store.lock:
             heads = [self.store.entries.get((r.user_id, r.account_id)) for t in posted for r in (t.source, t.to)]

@@ -168,15 +168,8 @@ class _Tx:
 Write = Callable[[_Tx], object]
 
 
-class SqliteUnitOfWork(BufferedUnitOfWork[Write]):
+class SqliteUnitOfWork(BufferedUnitOfWork[Write, SqliteStore]):
     """Holds a pooled connection only while a statement or the commit runs, so none is ever leaked."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        super().__init__(store.clock)
-        self.store = store
-
-    def _fault_points(self) -> FaultPoints:
-        return self.store.faults
 
     def _apply(self, writes: list[Write], posted: list[Transfer]) -> datetime:
         with self.store.transaction() as db:
