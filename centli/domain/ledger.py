@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from functools import cache
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from types import UnionType
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from centli.domain.money import Money
 
@@ -241,27 +242,46 @@ R = TypeVar("R", bound=Record)
 
 
 def from_flat(cls: type[R], data: Mapping[str, Any]) -> R:
-    """The record :func:`to_flat` wrote (a value missing: the field's default; a dict may be JSON text)."""
+    """The record :func:`to_flat` wrote; a dict may be JSON text. A value missing, or null where the field's
+    type allows no None, takes the field's default."""
     values: dict[str, Any] = {}
-    for name, kind in _layout(cls):
-        if kind == "Money":
+    for name, parse, nullable in _layout(cls):
+        if parse is Money:
             values[name] = Money(int(data[f"{name}_minor"]), str(data["currency"]))
-        elif kind == "AccountRef":
+        elif parse is AccountRef:
             values[name] = AccountRef(str(data[f"{name}_user_id"]), str(data[f"{name}_account_id"]))
-        elif name in data:
-            raw = data[name]
-            values[name] = None if raw is None else _PARSERS.get(kind, str)(raw)
+        elif data.get(name) is not None:
+            values[name] = parse(data[name])
+        elif nullable and name in data:
+            values[name] = None
     return cls(**values)
 
 
 @cache
-def _layout(cls: type[Record]) -> tuple[tuple[str, str], ...]:
-    """Each field's name and type name (annotations are text here: ``datetime | None`` is ``datetime``)."""
-    return tuple((f.name, str(f.type).split(" ")[0].split("[")[0]) for f in fields(cls))
+def _layout(cls: type[Record]) -> tuple[tuple[str, Callable[..., Any], bool], ...]:
+    """Each field's name, how its flat value is read back, and whether it may be None."""
+    hints = get_type_hints(cls)
+    layout = []
+    for f in fields(cls):
+        options = get_args(hints[f.name]) if get_origin(hints[f.name]) in (Union, UnionType) else (hints[f.name],)
+        (kind,) = [o for o in options if o is not type(None)]
+        base = Literal if get_origin(kind) is Literal else get_origin(kind) or kind  # dict[str, Any] -> dict
+        if base not in _PARSERS:
+            raise TypeError(f"{cls.__name__}.{f.name}: no flat form for {kind}")
+        layout.append((f.name, _PARSERS[base], type(None) in options))
+    return tuple(layout)
 
 
 def _dict(raw: Any) -> dict[str, Any]:
     return json.loads(raw) if isinstance(raw, str) else dict(raw)
 
 
-_PARSERS: dict[str, Callable[[Any], object]] = {"int": int, "datetime": datetime.fromisoformat, "dict": _dict}
+_PARSERS: dict[object, Callable[..., Any]] = {
+    Money: Money,
+    AccountRef: AccountRef,
+    str: str,
+    Literal: str,
+    int: int,
+    datetime: datetime.fromisoformat,
+    dict: _dict,
+}
