@@ -265,9 +265,7 @@ class BankingService(Service):
         )
         paid = ev.PaymentCompleted(*purchase.carried(), transfer_id=transfer.transfer_id)
         try:
-            decided = self._decide_payment(
-                event, {"outcome": "PAID", "transfer_id": transfer.transfer_id}, paid, now, transfer
-            )
+            decided = self._decide_payment(event, paid, now, transfer)
         except (InsufficientFunds, AccountNotFound, CurrencyMismatch) as declined:
             self._decline_payment(event, purchase, declined.code)
             return
@@ -275,21 +273,24 @@ class BankingService(Service):
 
     def _decline_payment(self, event: DomainEvent, purchase: ev.PurchaseInitiated, reason: str) -> None:
         failed = ev.PaymentFailed(*purchase.carried(), reason=reason)
-        if self._decide_payment(event, {"outcome": "DECLINED", "reason": reason}, failed, self._clock.now()):
+        if self._decide_payment(event, failed, self._clock.now()):
             log.info("payment declined", extra={"order_id": purchase.order_id, "reason": reason})
 
     def _decide_payment(
         self,
         event: DomainEvent,
-        outcome: dict[str, Any],
         decision: ev.PaymentCompleted | ev.PaymentFailed,
         now: datetime,
         payment: Transfer | None = None,
     ) -> bool:
         """Commit one payment decision under the order's fence, posting ``payment`` when paid; False when this
         event or this order's payment was already decided."""
+        if isinstance(decision, ev.PaymentCompleted):
+            mark, outcome = ev.PAID, {"outcome": "PAID", "transfer_id": decision.transfer_id}
+        else:
+            mark, outcome = ev.DECLINED, {"outcome": "DECLINED", "reason": decision.reason}
         with self._uow() as uow:
-            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, ev.DECLINED if payment is None else ev.PAID, now)
+            uow.inbox.mark_processed(PAYMENT_CONSUMER, event.event_id, mark, now)
             fence = {**outcome, "event_id": event.event_id}
             uow.idempotency.claim(payment_fence(event.user_id, decision.order_id, fence, now))
             if payment is not None:

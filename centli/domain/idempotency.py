@@ -83,7 +83,15 @@ def new_record(
     now: datetime,
     window: timedelta = IDEMPOTENCY_WINDOW,
 ) -> IdempotencyRecord:
-    return IdempotencyRecord(user_id, key, operation, fingerprint_, result, now, now + window)
+    return IdempotencyRecord(
+        user_id=user_id,
+        key=key,
+        operation=operation,
+        fingerprint=fingerprint_,
+        result=result,
+        created_at=now,
+        expires_at=now + window,
+    )
 
 
 def validate_key(raw: object, field_name: str = "idempotency_key") -> str:

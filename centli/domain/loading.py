@@ -74,7 +74,15 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
         if owners.get(beneficiary_id) == user_id:
             raise _clash(user_id, beneficiary_id)
         alias = customer_text(raw.get("alias"), f"beneficiary {beneficiary_id} alias", MAX_NAME_LENGTH)
-        beneficiaries.append(Beneficiary(beneficiary_id, user_id, alias, account_id, owners[account_id]))
+        beneficiaries.append(
+            Beneficiary(
+                beneficiary_id=beneficiary_id,
+                user_id=user_id,
+                alias=alias,
+                account_id=account_id,
+                account_user_id=owners[account_id],
+            )
+        )
     products: list[Product] = []
     for raw in _records(document, "products"):
         product_id = require_id(raw.get("product_id"), "products[].product_id")
@@ -88,7 +96,15 @@ def parse_bank_document(document: Mapping[str, Any], opened_at: datetime) -> Ban
         name = customer_text(raw.get("name"), f"product {product_id} name", MAX_NAME_LENGTH)
         seller = AccountRef(owners[seller_account], seller_account)
         products.append(
-            Product(product_id, name, str(raw.get("category", "")), price, stock, reserved=0, seller=seller)
+            Product(
+                product_id=product_id,
+                name=name,
+                category=str(raw.get("category", "")),
+                price=price,
+                stock=stock,
+                reserved=0,
+                seller=seller,
+            )
         )
     # Every seller account gets its clearing accounts (merchant settlement), opened like any other account.
     currencies = {a.account_id: a.opening_balance.currency for a in accounts}

@@ -152,7 +152,7 @@ def _amount_text(raw: object, field: str) -> str:
 
 def _parse_unsigned(text: str) -> int:
     match = _AMOUNT_RE.match(text)
-    frac = "" if match is None else match.group("frac") or ""
+    frac = "" if match is None else (match.group("frac") or "")
     if match is None or len(frac) > MINOR_DIGITS:
         raise ValueError(f"not a decimal amount with at most two decimals: {text!r}")
     return int(match.group("whole")) * _SCALE + int(frac.ljust(MINOR_DIGITS, "0"))

@@ -54,6 +54,7 @@ class Held:
 
 
 HELD: Final = Held()
+#: What a store saw of one item: its value, None when missing, or HELD.
 Seen: TypeAlias = T | Held | None
 StockChange = Literal["reserve", "release", "commit"]
 NOT_HELD = "The reservation is no longer held."
@@ -92,9 +93,14 @@ def refuse_transfer(
     saved: Seen[Beneficiary] = None,
     resolve_destination: bool = False,
 ) -> Exception | None:
-    """A posting's rules. With ``resolve_destination``, an own account of that id wins over the user's ``saved``
-    beneficiary of the same id: with a target seen, ``saved`` is ignored (DynamoDB then sends the posting again
-    without its beneficiary check)."""
+    """A posting's rules, in this order: the source is the user's (AccountNotFound); the target exists
+    (with ``resolve_destination``: else the user's ``saved`` beneficiary of that id is named by
+    DestinationIsBeneficiary, or DestinationNotFound); both hold the transfer's currency
+    (CurrencyMismatch); the source holds the amount (InsufficientFunds).
+
+    An own account of that id wins over a beneficiary of the same id: with a target seen, ``saved``
+    is ignored (DynamoDB then sends the posting again without its beneficiary check).
+    """
     if source is None:
         return AccountNotFound(field="from_account_id")
     if target is None and resolve_destination:
@@ -126,7 +132,9 @@ def refuse_daily_total(total: Seen[Money], amount: Money, limit: Money) -> Limit
 
 # stock ---------------------------------------------------------------------------------
 def refuse_stock(product: Seen[Product], change: StockChange, quantity: int) -> DomainError | None:
-    """Whether the product allows ``change``: a release or commit short of its units finds the reservation gone."""
+    """``reserve``: stock - reserved >= quantity (OutOfStock). ``release``: reserved >= quantity;
+    ``commit``: reserved >= quantity and stock >= quantity (ConcurrencyConflict: the reservation
+    is gone). Every change needs the product (ProductNotFound)."""
     if product is None:
         return ProductNotFound(field="product_id")
     if isinstance(product, Held):

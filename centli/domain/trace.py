@@ -35,8 +35,18 @@ SAGA_CONSUMERS: Final[dict[str, tuple[str, ...]]] = {
 SWEEPER: Final = "sweeper"
 CALLER: Final = "the customer's call"
 #: What the trace shows of an order and of a transfer: these keys of their to_dict, and the amount as a decimal.
-_ORDER_KEYS = {"order_id", "status", "product_id", "quantity", "currency", "version", "created_at", "updated_at"}
-_ORDER_KEYS |= {"cancel_reason", "payment_transfer_id"}
+_ORDER_KEYS = {
+    "order_id",
+    "status",
+    "product_id",
+    "quantity",
+    "currency",
+    "version",
+    "created_at",
+    "updated_at",
+    "cancel_reason",
+    "payment_transfer_id",
+}
 _TRANSFER_KEYS = {"transfer_id", "kind", "from_account_id", "to_account_id", "currency", "created_at"}
 
 
