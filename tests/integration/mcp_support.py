@@ -14,6 +14,8 @@ from mcp.client.session import ClientRequestContext
 from centli.entrypoints.operations import BY_ID, OPERATIONS
 
 #: Every read with arguments that answer 200 on the demo bank (u-ana).
+#: The two protocol eras the SDK speaks, by client mode: the initialize handshake, and the handshake-free one.
+ERAS = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 READS: dict[str, dict[str, Any]] = {
     "listAccounts": {},
     "getBalance": {"account_id": "acc-0001"},

@@ -22,11 +22,10 @@ from mcp.client.session import ClientRequestContext
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.integration.local_runtime import LocalServer as Server
-from tests.integration.mcp_support import balance, cents, movements, transfer
+from tests.integration.mcp_support import ERAS, balance, cents, movements, transfer
 
 pytestmark = pytest.mark.integration
 #: The handshake era asks over the session mid-call; 2026-07-28 asks through an input_required result.
-ERAS = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",

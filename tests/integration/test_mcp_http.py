@@ -15,6 +15,7 @@ from mcp import Client
 from centli.entrypoints.operations import OPERATIONS
 from tests.integration.local_runtime import LocalServer as Server
 from tests.integration.mcp_support import (
+    ERAS,
     Human,
     balance,
     check_confirmed_purchase,
@@ -26,7 +27,6 @@ from tests.integration.mcp_support import (
 )
 
 pytestmark = pytest.mark.integration
-ERAS = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,

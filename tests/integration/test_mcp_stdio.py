@@ -22,6 +22,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tests.integration.mcp_support import (
+    ERAS,
     Human,
     check_confirmed_purchase,
     check_confirmed_writes,
@@ -32,7 +33,6 @@ from tests.integration.mcp_support import (
 )
 
 pytestmark = pytest.mark.integration
-ERAS = {"legacy": "2025-11-25", "auto": "2026-07-28"}
 
 
 def server_parameters(db: Path, *, level: str = "INFO") -> StdioServerParameters:
